@@ -1,0 +1,353 @@
+"""The JSON API for scripts, with token authentication and an OpenAPI document.
+
+Served under /api/: the document at /api/openapi.json and a browsable version at
+/api/docs. Send ``Authorization: Bearer <token>``; tokens are made on the account
+page. Every endpoint calls the same service functions as the pages and the socket.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from ninja import File, NinjaAPI, Schema
+from ninja.files import UploadedFile
+from ninja.security import HttpBearer
+
+from . import events, selectors, services
+from .errors import Invalid, ServiceError
+from .models import ApiToken, Role
+from .uploads import raise_if_oversized
+from .views import stem_file_response
+
+
+class TokenAuth(HttpBearer):
+    def authenticate(self, request: HttpRequest, token: str) -> Any:
+        row = (
+            ApiToken.objects.select_related("user")
+            .filter(key_hash=ApiToken.hash_key(token), user__is_active=True)
+            .first()
+        )
+        if row is None:
+            return None
+        ApiToken.objects.filter(pk=row.pk).update(last_used_at=timezone.now())
+        request.user = row.user
+        return row.user
+
+
+api = NinjaAPI(
+    title="Studio API",
+    version="1",
+    description="Projects, members, stems and the event log of the collaborative studio.",
+    auth=TokenAuth(),
+    urls_namespace="api",
+)
+
+
+class Error(Schema):
+    code: str
+    message: str
+
+
+class ErrorOut(Schema):
+    error: Error
+
+
+@api.exception_handler(ServiceError)
+def service_error(request: HttpRequest, error: ServiceError) -> HttpResponse:
+    return api.create_response(
+        request, {"error": {"code": error.code, "message": error.message}}, status=error.status
+    )
+
+
+# --- Schemas -------------------------------------------------------------------------
+
+
+class ProjectIn(Schema):
+    name: str
+
+
+class ProjectOut(Schema):
+    id: int
+    name: str
+    owner: str
+    role: str
+    last_seq: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class MemberIn(Schema):
+    who: str
+    role: str
+
+
+class RoleIn(Schema):
+    role: str
+
+
+class MemberOut(Schema):
+    user_id: int
+    username: str
+    role: str
+
+
+class StemOut(Schema):
+    id: int
+    name: str
+    original_name: str
+    format: str
+    subtype: str
+    sample_rate: int
+    channels: int
+    duration_s: float
+    size_bytes: int
+    checksum: str
+    position: int
+    uploaded_by: str | None
+    uploaded_at: str
+
+
+class StemPatch(Schema):
+    name: str
+
+
+class OrderIn(Schema):
+    order: list[int]
+
+
+class Actor(Schema):
+    id: int
+    username: str
+
+
+class EventOut(Schema):
+    seq: int
+    type: str
+    at: str
+    actor: Actor | None
+    payload: dict[str, Any]
+    summary: str
+
+
+class CommentIn(Schema):
+    body: str
+    stem_id: int | None = None
+    at_s: float | None = None
+
+
+class CommentOut(Schema):
+    id: int
+    author: str | None
+    stem_id: int | None
+    at_s: float | None
+    body: str
+    created_at: str
+
+
+ERRORS = {400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 413: ErrorOut}
+
+
+def project_out(project: Any, role: str) -> dict[str, Any]:
+    return {
+        "id": project.pk,
+        "name": project.name,
+        "owner": project.owner.get_username(),
+        "role": role,
+        "last_seq": project.last_seq,
+        "created_at": project.created_at,
+        "updated_at": project.updated_at,
+    }
+
+
+def member_of(request: HttpRequest, project_id: int, role: str = Role.VIEWER) -> Any:
+    return services.membership_require(user=request.user, project_id=project_id, role=role)
+
+
+# --- Projects ------------------------------------------------------------------------
+
+
+@api.get("/projects", response=list[ProjectOut], tags=["projects"])
+def list_projects(request: HttpRequest) -> list[dict[str, Any]]:
+    rows = selectors.project_list_for(user=request.user).prefetch_related("memberships")
+    roles = dict(request.user.memberships.values_list("project_id", "role"))
+    return [project_out(p, roles[p.pk]) for p in rows]
+
+
+@api.post("/projects", response={201: ProjectOut, **ERRORS}, tags=["projects"])
+def create_project(request: HttpRequest, body: ProjectIn) -> tuple[int, dict[str, Any]]:
+    project = services.project_create(user=request.user, name=body.name)
+    return 201, project_out(project, Role.OWNER)
+
+
+@api.get("/projects/{project_id}", response={200: ProjectOut, **ERRORS}, tags=["projects"])
+def get_project(request: HttpRequest, project_id: int) -> dict[str, Any]:
+    membership = member_of(request, project_id)
+    return project_out(membership.project, membership.role)
+
+
+@api.patch("/projects/{project_id}", response={200: ProjectOut, **ERRORS}, tags=["projects"])
+def rename_project(request: HttpRequest, project_id: int, body: ProjectIn) -> dict[str, Any]:
+    project = services.project_rename(user=request.user, project_id=project_id, name=body.name)
+    return project_out(project, member_of(request, project_id).role)
+
+
+@api.delete("/projects/{project_id}", response={204: None, **ERRORS}, tags=["projects"])
+def delete_project(request: HttpRequest, project_id: int) -> tuple[int, None]:
+    services.project_delete(user=request.user, project_id=project_id)
+    return 204, None
+
+
+# --- Members -------------------------------------------------------------------------
+
+
+@api.get(
+    "/projects/{project_id}/members", response={200: list[MemberOut], **ERRORS}, tags=["members"]
+)
+def list_members(request: HttpRequest, project_id: int) -> list[dict[str, Any]]:
+    member_of(request, project_id)
+    return [services.member_payload(m) for m in selectors.project_members(project_id=project_id)]
+
+
+@api.post("/projects/{project_id}/members", response={201: MemberOut, **ERRORS}, tags=["members"])
+def invite_member(request: HttpRequest, project_id: int, body: MemberIn) -> tuple[int, Any]:
+    membership = services.member_invite(
+        user=request.user, project_id=project_id, who=body.who, role=body.role
+    )
+    return 201, services.member_payload(membership)
+
+
+@api.patch(
+    "/projects/{project_id}/members/{user_id}",
+    response={200: MemberOut, **ERRORS},
+    tags=["members"],
+)
+def change_role(request: HttpRequest, project_id: int, user_id: int, body: RoleIn) -> Any:
+    membership = services.member_change_role(
+        user=request.user, project_id=project_id, member_user_id=user_id, role=body.role
+    )
+    return services.member_payload(membership)
+
+
+@api.delete(
+    "/projects/{project_id}/members/{user_id}", response={204: None, **ERRORS}, tags=["members"]
+)
+def remove_member(request: HttpRequest, project_id: int, user_id: int) -> tuple[int, None]:
+    services.member_remove(user=request.user, project_id=project_id, member_user_id=user_id)
+    return 204, None
+
+
+# --- Stems ---------------------------------------------------------------------------
+
+
+@api.get("/projects/{project_id}/stems", response={200: list[StemOut], **ERRORS}, tags=["stems"])
+def list_stems(request: HttpRequest, project_id: int) -> list[dict[str, Any]]:
+    member_of(request, project_id)
+    return [services.stem_payload(s) for s in selectors.project_stems(project_id=project_id)]
+
+
+@api.post("/projects/{project_id}/stems", response={201: StemOut, **ERRORS}, tags=["stems"])
+def upload_stem(
+    request: HttpRequest, project_id: int, file: File[UploadedFile | None] = None
+) -> tuple[int, dict[str, Any]]:
+    """Upload one audio file (multipart field ``file``): WAV, FLAC, AIFF, OGG Vorbis or MP3."""
+    member_of(request, project_id, Role.EDITOR)
+    raise_if_oversized(request)
+    if file is None:
+        raise Invalid("Send the audio file in the multipart field 'file'.", code="no_file")
+    stem = services.stem_upload(
+        user=request.user,
+        project_id=project_id,
+        upload=services.Upload(
+            path=services.temporary_path_of(file),
+            original_name=file.name,
+            size_bytes=file.size,
+            checksum=getattr(file, "sha256", None),
+        ),
+    )
+    return 201, services.stem_payload(stem)
+
+
+@api.get(
+    "/projects/{project_id}/stems/{stem_id}", response={200: StemOut, **ERRORS}, tags=["stems"]
+)
+def get_stem(request: HttpRequest, project_id: int, stem_id: int) -> dict[str, Any]:
+    stem = services.stem_get(user=request.user, project_id=project_id, stem_id=stem_id)
+    return services.stem_payload(stem)
+
+
+@api.patch(
+    "/projects/{project_id}/stems/{stem_id}", response={200: StemOut, **ERRORS}, tags=["stems"]
+)
+def rename_stem(
+    request: HttpRequest, project_id: int, stem_id: int, body: StemPatch
+) -> dict[str, Any]:
+    stem = services.stem_rename(
+        user=request.user, project_id=project_id, stem_id=stem_id, name=body.name
+    )
+    return services.stem_payload(stem)
+
+
+@api.delete(
+    "/projects/{project_id}/stems/{stem_id}", response={204: None, **ERRORS}, tags=["stems"]
+)
+def delete_stem(request: HttpRequest, project_id: int, stem_id: int) -> tuple[int, None]:
+    services.stem_delete(user=request.user, project_id=project_id, stem_id=stem_id)
+    return 204, None
+
+
+@api.put("/projects/{project_id}/stems/order", response={200: OrderIn, **ERRORS}, tags=["stems"])
+def order_stems(request: HttpRequest, project_id: int, body: OrderIn) -> dict[str, Any]:
+    order = services.stem_reorder(user=request.user, project_id=project_id, order=body.order)
+    return {"order": order}
+
+
+@api.get(
+    "/projects/{project_id}/stems/{stem_id}/download",
+    response={200: None, **ERRORS},
+    tags=["stems"],
+)
+def download_stem(request: HttpRequest, project_id: int, stem_id: int) -> HttpResponse:
+    """The original file, byte for byte, under its original name."""
+    stem = services.stem_get(user=request.user, project_id=project_id, stem_id=stem_id)
+    return stem_file_response(stem)
+
+
+# --- Comments and events -------------------------------------------------------------
+
+
+@api.get(
+    "/projects/{project_id}/comments", response={200: list[CommentOut], **ERRORS}, tags=["comments"]
+)
+def list_comments(request: HttpRequest, project_id: int) -> list[dict[str, Any]]:
+    member_of(request, project_id)
+    return [services.comment_payload(c) for c in selectors.project_comments(project_id=project_id)]
+
+
+@api.post(
+    "/projects/{project_id}/comments", response={201: CommentOut, **ERRORS}, tags=["comments"]
+)
+def post_comment(request: HttpRequest, project_id: int, body: CommentIn) -> tuple[int, Any]:
+    comment = services.comment_post(
+        user=request.user,
+        project_id=project_id,
+        body=body.body,
+        stem_id=body.stem_id,
+        at_s=body.at_s,
+    )
+    return 201, services.comment_payload(comment)
+
+
+@api.get("/projects/{project_id}/events", response={200: list[EventOut], **ERRORS}, tags=["events"])
+def list_events(
+    request: HttpRequest, project_id: int, after: int = 0, limit: int = 500
+) -> list[dict[str, Any]]:
+    """The project's event log after sequence number ``after``, oldest first."""
+    if after < 0 or not 1 <= limit <= 1000:
+        raise Invalid("after must be 0 or more and limit between 1 and 1000.")
+    rows = selectors.event_feed(
+        user=request.user, project_id=project_id, after_seq=after, limit=limit
+    )
+    return [events.serialize(row) for row in rows]

@@ -1,0 +1,212 @@
+"""The project room's websocket at /ws/projects/<id>/.
+
+A thin door: it checks who is asking, joins the project's group, replays the event
+log from where the browser left off, relays live events in order without
+duplicates, keeps presence, and passes client requests to the services.
+
+Client messages are JSON objects with a ``type`` and an ``id``; each is answered by
+``{"type": "ack", "ref": id, ...}`` or ``{"type": "error", "code", "message", "ref"}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from . import events, services
+from .errors import NotFound, ServiceError
+from .models import Role
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 16 * 1024
+PRESENCE_HEARTBEAT_S = 20.0
+REPLAY_BATCH = 500
+CLOSE_FORBIDDEN = 4403
+
+
+class ProjectConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        self.user = self.scope.get("user")
+        self.cursor: int | None = None  # the newest seq this browser has been sent
+        self.heartbeat: asyncio.Task[None] | None = None
+        try:
+            self.project_id = int(self.scope["url_route"]["kwargs"]["project_id"])
+            membership = await database_sync_to_async(services.membership_require)(
+                user=self.user, project_id=self.project_id, role=Role.VIEWER
+            )
+        except (NotFound, ValueError):
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.group = events.group_name(self.project_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        await self.send_json(
+            {
+                "type": "hello",
+                "user": self.person(),
+                "role": membership.role,
+                "project": self.project_id,
+                "last_seq": membership.project.last_seq,
+            }
+        )
+        await self.announce(reply=True)
+        self.heartbeat = asyncio.create_task(self.beat())
+
+    async def disconnect(self, code: int) -> None:
+        if self.heartbeat:
+            self.heartbeat.cancel()
+        if hasattr(self, "group"):
+            await self.channel_layer.group_send(
+                self.group, {"type": "presence.leave", "conn": self.channel_name}
+            )
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    # --- Client requests ------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None or len(text_data.encode()) > MAX_MESSAGE_BYTES:
+            await self.error("bad_message", "Send JSON text messages of at most 16 KiB.")
+            return
+        try:
+            message = json.loads(text_data)
+        except ValueError:
+            await self.error("bad_json", "That message is not valid JSON.")
+            return
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            await self.error("bad_message", "A message is a JSON object with a string 'type'.")
+            return
+        ref = message.get("id")
+        if ref is not None and not isinstance(ref, str | int):
+            await self.error("bad_message", "'id' must be a string or a number.")
+            return
+        handler = self.requests.get(message["type"])
+        if handler is None:
+            await self.error("unknown_type", f"Unknown message type {message['type']!r}.", ref)
+            return
+        try:
+            await handler(self, message, ref)
+        except ServiceError as error:
+            await self.error(error.code, error.message, ref)
+            if isinstance(error, NotFound) and error.code == "not_found":
+                await self.close(code=CLOSE_FORBIDDEN)
+
+    async def request_resume(self, message: dict[str, Any], ref: Any) -> None:
+        after = message.get("after", 0)
+        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+            await self.error("bad_message", "'after' must be a sequence number, 0 or more.", ref)
+            return
+        await database_sync_to_async(services.membership_require)(
+            user=self.user, project_id=self.project_id, role=Role.VIEWER
+        )
+        self.cursor = after
+        await self.catch_up(None)
+        await self.send_json({"type": "ack", "ref": ref, "seq": self.cursor})
+
+    async def request_comment(self, message: dict[str, Any], ref: Any) -> None:
+        comment = await database_sync_to_async(services.comment_post)(
+            user=self.user,
+            project_id=self.project_id,
+            body=message.get("body"),
+            stem_id=message.get("stem_id"),
+            at_s=message.get("at_s"),
+        )
+        await self.send_json({"type": "ack", "ref": ref, "comment_id": comment.pk})
+
+    async def request_ping(self, message: dict[str, Any], ref: Any) -> None:
+        await self.send_json({"type": "pong", "ref": ref})
+
+    requests = {
+        "resume": request_resume,
+        "comment.post": request_comment,
+        "ping": request_ping,
+    }
+
+    # --- Events from the group ------------------------------------------------------
+
+    async def project_event(self, message: dict[str, Any]) -> None:
+        event = message["event"]
+        if self.cursor is None or event["seq"] <= self.cursor:
+            return  # not resumed yet (the replay will bring it), or already sent
+        if event["seq"] == self.cursor + 1:
+            await self.deliver(event)
+        else:
+            await self.catch_up(event["seq"])
+        if event["type"] == "member.removed" and event["payload"]["member"]["user_id"] == (
+            self.user.pk
+        ):
+            await self.close(code=CLOSE_FORBIDDEN)
+
+    async def project_deleted(self, message: dict[str, Any]) -> None:
+        await self.send_json({"type": "project.deleted"})
+        await self.close(code=CLOSE_FORBIDDEN)
+
+    async def catch_up(self, until_seq: int | None) -> None:
+        """Send every logged event after the cursor (up to ``until_seq``), in order."""
+        while True:
+            rows = await database_sync_to_async(self.load_after)(self.cursor)
+            rows = [row for row in rows if until_seq is None or row["seq"] <= until_seq]
+            for row in rows:
+                await self.deliver(row)
+            if len(rows) < REPLAY_BATCH:
+                return
+
+    def load_after(self, cursor: int) -> list[dict[str, Any]]:
+        rows = events.events_after(project_id=self.project_id, after_seq=cursor, limit=REPLAY_BATCH)
+        return [events.serialize(row) for row in rows]
+
+    async def deliver(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "event", "event": event})
+        self.cursor = event["seq"]
+
+    # --- Presence (ephemeral, never logged) -----------------------------------------
+
+    def person(self) -> dict[str, Any]:
+        return {"id": self.user.pk, "username": self.user.get_username()}
+
+    async def announce(self, *, reply: bool) -> None:
+        await self.channel_layer.group_send(
+            self.group,
+            {
+                "type": "presence.announce",
+                "conn": self.channel_name,
+                "user": self.person(),
+                "reply": reply,
+            },
+        )
+
+    async def beat(self) -> None:
+        while True:
+            await asyncio.sleep(PRESENCE_HEARTBEAT_S)
+            await self.announce(reply=False)
+
+    async def presence_announce(self, message: dict[str, Any]) -> None:
+        await self.send_json(
+            {"type": "presence.join", "conn": message["conn"], "user": message["user"]}
+        )
+        if message["reply"] and message["conn"] != self.channel_name:
+            await self.channel_layer.send(
+                message["conn"],
+                {
+                    "type": "presence.announce",
+                    "conn": self.channel_name,
+                    "user": self.person(),
+                    "reply": False,
+                },
+            )
+
+    async def presence_leave(self, message: dict[str, Any]) -> None:
+        await self.send_json({"type": "presence.leave", "conn": message["conn"]})
+
+    # --- Sending --------------------------------------------------------------------
+
+    async def send_json(self, content: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(content))
+
+    async def error(self, code: str, message: str, ref: Any = None) -> None:
+        await self.send_json({"type": "error", "code": code, "message": message, "ref": ref})

@@ -1,0 +1,140 @@
+"""The per-project event log and its broadcast.
+
+Every change that people should see is written as an ``Event`` row with the next
+per-project sequence number, in the same transaction as the change, and is sent to
+the project's channel-layer group after the transaction commits. The socket
+consumer replays rows from the database to a reconnecting browser, so the
+broadcast is only ever a notification about a row that already exists.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+from django.db.models import F
+
+from .models import Event, Project
+
+log = logging.getLogger(__name__)
+
+# The event types and the keys of their payloads: the contract with the browser.
+EVENT_SHAPES: dict[str, set[str]] = {
+    "project.created": {"project"},
+    "project.renamed": {"project"},
+    "member.added": {"member"},
+    "member.role_changed": {"member"},
+    "member.removed": {"member"},
+    "stem.created": {"stem"},
+    "stem.renamed": {"stem"},
+    "stem.deleted": {"stem"},
+    "stem.reordered": {"order"},
+    "comment.created": {"comment"},
+}
+
+
+def group_name(project_id: int) -> str:
+    """The channel-layer group of everyone connected to one project."""
+    return f"project.{project_id}"
+
+
+def record(*, project: Project, type: str, actor: Any, payload: dict[str, Any]) -> Event:
+    """Append an event to the project's log and broadcast it once the transaction commits.
+
+    Must run inside ``transaction.atomic()``: the UPDATE that takes the next sequence
+    number locks the project row until commit, so numbers are gap-free and ordered.
+    """
+    if type not in EVENT_SHAPES:
+        raise ValueError(f"unknown event type {type!r}")
+    if set(payload) != EVENT_SHAPES[type]:
+        raise ValueError(f"{type} payload needs keys {sorted(EVENT_SHAPES[type])}")
+    Project.objects.filter(pk=project.pk).update(last_seq=F("last_seq") + 1)
+    seq = Project.objects.filter(pk=project.pk).values_list("last_seq", flat=True).get()
+    event = Event.objects.create(
+        project=project, seq=seq, type=type, actor=actor if actor else None, payload=payload
+    )
+    message = serialize(event)
+    transaction.on_commit(lambda: broadcast(project.pk, message))
+    return event
+
+
+def serialize(event: Event) -> dict[str, Any]:
+    """The JSON form of an event, as the socket and the API send it."""
+    actor = event.actor
+    return {
+        "seq": event.seq,
+        "type": event.type,
+        "at": event.created_at.isoformat(),
+        "actor": {"id": actor.pk, "username": actor.get_username()} if actor else None,
+        "payload": event.payload,
+        "summary": describe(event),
+    }
+
+
+def describe(event: Event) -> str:
+    """One plain sentence saying who did what, for the activity list."""
+    who = event.actor.get_username() if event.actor else "Someone"
+    payload = event.payload
+    match event.type:
+        case "project.created":
+            return f"{who} created the project “{payload['project']['name']}”"
+        case "project.renamed":
+            return f"{who} renamed the project to “{payload['project']['name']}”"
+        case "member.added":
+            member = payload["member"]
+            return f"{who} added {member['username']} as {member['role']}"
+        case "member.role_changed":
+            member = payload["member"]
+            return f"{who} made {member['username']} {member['role']}"
+        case "member.removed":
+            member = payload["member"]
+            if event.actor and member["user_id"] == event.actor.pk:
+                return f"{who} left the project"
+            return f"{who} removed {member['username']}"
+        case "stem.created":
+            return f"{who} uploaded the stem “{payload['stem']['name']}”"
+        case "stem.renamed":
+            return f"{who} renamed a stem to “{payload['stem']['name']}”"
+        case "stem.deleted":
+            return f"{who} deleted the stem “{payload['stem']['name']}”"
+        case "stem.reordered":
+            return f"{who} reordered the stems"
+        case "comment.created":
+            return f"{who} commented"
+    return f"{who}: {event.type}"
+
+
+def broadcast(project_id: int, message: dict[str, Any]) -> None:
+    """Send an event to the project's group; a failure here loses nothing (the log has it)."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(
+            group_name(project_id), {"type": "project.event", "event": message}
+        )
+    except Exception:  # the row is committed; reconnecting browsers replay it
+        log.exception("broadcast of event %s in project %s failed", message["seq"], project_id)
+
+
+def notify_project_deleted(project_id: int) -> None:
+    """Tell connected browsers that a project is gone (it has no log left to write to)."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group_name(project_id), {"type": "project.deleted"})
+    except Exception:
+        log.exception("notice of deletion of project %s failed", project_id)
+
+
+def events_after(*, project_id: int, after_seq: int, limit: int = 1000) -> list[Event]:
+    """The project's events with a sequence number above ``after_seq``, oldest first."""
+    return list(
+        Event.objects.filter(project_id=project_id, seq__gt=after_seq)
+        .select_related("actor")
+        .order_by("seq")[:limit]
+    )

@@ -1,0 +1,49 @@
+"""Reads: what a person may see, fetched in as few queries as the page needs."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Count, QuerySet
+
+from .events import events_after
+from .models import Comment, Event, Membership, Project, Role, Stem
+from .services import membership_require
+
+
+def project_list_for(*, user: AbstractBaseUser) -> QuerySet[Project]:
+    """The projects a person is a member of, newest activity first, with stem counts."""
+    return (
+        Project.objects.filter(memberships__user=user)
+        .select_related("owner")
+        .annotate(stem_count=Count("stems", distinct=True))
+        .order_by("-updated_at")
+    )
+
+
+def project_members(*, project_id: int) -> list[Membership]:
+    return list(
+        Membership.objects.filter(project_id=project_id).select_related("user").order_by("added_at")
+    )
+
+
+def project_stems(*, project_id: int) -> list[Stem]:
+    return list(Stem.objects.filter(project_id=project_id).select_related("uploaded_by"))
+
+
+def project_comments(*, project_id: int, limit: int = 200) -> list[Comment]:
+    rows = Comment.objects.filter(project_id=project_id).select_related("author", "stem")
+    return list(rows.order_by("-created_at", "-id")[:limit])[::-1]
+
+
+def project_activity(*, project_id: int, limit: int = 50) -> list[Event]:
+    """The newest events of the project's log, newest first."""
+    rows = Event.objects.filter(project_id=project_id).select_related("actor")
+    return list(rows.order_by("-seq")[:limit])
+
+
+def event_feed(
+    *, user: AbstractBaseUser, project_id: int, after_seq: int, limit: int = 1000
+) -> list[Event]:
+    """The events a member may read after a sequence number, oldest first."""
+    membership_require(user=user, project_id=project_id, role=Role.VIEWER)
+    return events_after(project_id=project_id, after_seq=after_seq, limit=limit)

@@ -1,0 +1,521 @@
+"""Every state change of the studio: check, change, notify.
+
+Pages, the JSON API and the websocket all call these functions, so a rule holds
+whichever door a request came in by. Each function is keyword-only, checks who is
+asking, writes its rows and its event in one transaction, and leaves the broadcast
+to ``events.record`` (sent after commit).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.db.models import Max, Q
+from django.utils.text import get_valid_filename
+
+from studio.processing import decode
+from studio.processing.errors import AudioError
+
+from . import events
+from .errors import Conflict, Forbidden, Invalid, NotFound, TooLarge
+from .models import ApiToken, Comment, Membership, Project, Role, Stem
+
+log = logging.getLogger(__name__)
+User = get_user_model()
+
+NAME_MAX = 200
+COMMENT_MAX = 4000
+
+
+# --- Who is asking -------------------------------------------------------------------
+
+
+def membership_require(*, user: AbstractBaseUser, project_id: int, role: str) -> Membership:
+    """The asker's membership of a project, if their role includes ``role``.
+
+    An outsider gets NotFound, the same answer as for a project that does not exist,
+    so they learn nothing; a member whose role falls short gets Forbidden.
+    """
+    if not user or not user.is_authenticated:
+        raise NotFound("No such project.")
+    membership = (
+        Membership.objects.select_related("project").filter(project_id=project_id, user=user)
+    ).first()
+    if membership is None:
+        raise NotFound("No such project.")
+    if not membership.can(role):
+        raise Forbidden(
+            f"Your role in this project is {membership.role}; this needs {role} or above."
+        )
+    return membership
+
+
+# --- Names ---------------------------------------------------------------------------
+
+
+def clean_name(value: Any, *, what: str, max_length: int = NAME_MAX) -> str:
+    """A trimmed display name, or Invalid saying what is wrong with it."""
+    if not isinstance(value, str):
+        raise Invalid(f"The {what} must be text.", code="invalid_name")
+    name = value.strip()
+    if not name:
+        raise Invalid(f"The {what} cannot be empty.", code="invalid_name")
+    if len(name) > max_length:
+        raise Invalid(
+            f"The {what} is {len(name)} characters long; keep it to {max_length}.",
+            code="invalid_name",
+        )
+    if "/" in name or "\\" in name:
+        raise Invalid(
+            f"The {what} contains a path separator (/ or \\); use a plain name.",
+            code="invalid_name",
+        )
+    if any(unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co", "Cn"} for ch in name):
+        raise Invalid(f"The {what} contains control characters; remove them.", code="invalid_name")
+    if name in {".", ".."}:
+        raise Invalid(f"The {what} cannot be “{name}”.", code="invalid_name")
+    return name
+
+
+# --- Projects ------------------------------------------------------------------------
+
+
+def project_payload(project: Project) -> dict[str, Any]:
+    return {"id": project.pk, "name": project.name}
+
+
+def project_create(*, user: AbstractBaseUser, name: Any) -> Project:
+    if not user.is_authenticated:
+        raise Forbidden("Log in to create a project.")
+    clean = clean_name(name, what="project name", max_length=120)
+    with transaction.atomic():
+        project = Project.objects.create(name=clean, owner=user)
+        Membership.objects.create(project=project, user=user, role=Role.OWNER)
+        events.record(
+            project=project,
+            type="project.created",
+            actor=user,
+            payload={"project": project_payload(project)},
+        )
+    return project
+
+
+def project_rename(*, user: AbstractBaseUser, project_id: int, name: Any) -> Project:
+    membership_require(user=user, project_id=project_id, role=Role.EDITOR)
+    clean = clean_name(name, what="project name", max_length=120)
+    with transaction.atomic():
+        project = Project.objects.get(pk=project_id)
+        project.name = clean
+        project.save(update_fields=["name", "updated_at"])
+        events.record(
+            project=project,
+            type="project.renamed",
+            actor=user,
+            payload={"project": project_payload(project)},
+        )
+    return project
+
+
+def project_delete(*, user: AbstractBaseUser, project_id: int) -> None:
+    """Delete a project with everything in it; its files leave storage after commit."""
+    membership_require(user=user, project_id=project_id, role=Role.OWNER)
+    with transaction.atomic():
+        names = list(Stem.objects.filter(project_id=project_id).values_list("file", flat=True))
+        Project.objects.filter(pk=project_id).delete()
+        transaction.on_commit(lambda: _delete_files(names))
+        transaction.on_commit(lambda: events.notify_project_deleted(project_id))
+
+
+def _delete_files(names: list[str]) -> None:
+    for name in names:
+        try:
+            default_storage.delete(name)
+        except Exception:  # a file left behind is logged, never a failed request
+            log.exception("could not delete %s from storage", name)
+
+
+# --- Members -------------------------------------------------------------------------
+
+
+def member_payload(membership: Membership) -> dict[str, Any]:
+    return {
+        "user_id": membership.user_id,
+        "username": membership.user.get_username(),
+        "role": membership.role,
+    }
+
+
+INVITABLE_ROLES = {Role.EDITOR, Role.COMMENTER, Role.VIEWER}
+
+
+def _invitable_role(role: Any) -> Role:
+    if role not in {r.value for r in INVITABLE_ROLES}:
+        raise Invalid("The role must be editor, commenter or viewer.", code="invalid_role")
+    return Role(role)
+
+
+def member_invite(*, user: AbstractBaseUser, project_id: int, who: Any, role: Any) -> Membership:
+    """Add a person, found by username or e-mail, to the project with a role."""
+    membership_require(user=user, project_id=project_id, role=Role.OWNER)
+    role = _invitable_role(role)
+    if not isinstance(who, str) or not who.strip():
+        raise Invalid("Give the username or e-mail of the person to invite.", code="invalid_who")
+    who = who.strip()
+    found = User.objects.filter(Q(username__iexact=who) | Q(email__iexact=who)).first()
+    if found is None:
+        raise NotFound(
+            f"No account is called or registered as “{who}”. Ask them to sign up first, "
+            "then invite them again.",
+            code="no_such_person",
+        )
+    with transaction.atomic():
+        project = Project.objects.get(pk=project_id)
+        try:
+            with transaction.atomic():
+                membership = Membership.objects.create(project=project, user=found, role=role)
+        except IntegrityError:
+            raise Conflict(
+                f"{found.get_username()} is already in this project.", code="already_member"
+            ) from None
+        events.record(
+            project=project,
+            type="member.added",
+            actor=user,
+            payload={"member": member_payload(membership)},
+        )
+    return membership
+
+
+def _other_member(*, project_id: int, member_user_id: int) -> Membership:
+    membership = (
+        Membership.objects.select_related("user", "project")
+        .filter(project_id=project_id, user_id=member_user_id)
+        .first()
+    )
+    if membership is None:
+        raise NotFound("That person is not in this project.", code="no_such_member")
+    return membership
+
+
+def member_change_role(
+    *, user: AbstractBaseUser, project_id: int, member_user_id: int, role: Any
+) -> Membership:
+    membership_require(user=user, project_id=project_id, role=Role.OWNER)
+    role = _invitable_role(role)
+    membership = _other_member(project_id=project_id, member_user_id=member_user_id)
+    if membership.role == Role.OWNER:
+        raise Forbidden("The owner's role cannot change.", code="owner_fixed")
+    with transaction.atomic():
+        membership.role = role
+        membership.save(update_fields=["role"])
+        events.record(
+            project=membership.project,
+            type="member.role_changed",
+            actor=user,
+            payload={"member": member_payload(membership)},
+        )
+    return membership
+
+
+def member_remove(*, user: AbstractBaseUser, project_id: int, member_user_id: int) -> None:
+    """Remove a member; the owner may remove anyone but themself, others may leave."""
+    own = membership_require(user=user, project_id=project_id, role=Role.VIEWER)
+    if own.user_id != member_user_id and own.role != Role.OWNER:
+        raise Forbidden("Only the owner can remove other people.")
+    membership = _other_member(project_id=project_id, member_user_id=member_user_id)
+    if membership.role == Role.OWNER:
+        raise Forbidden("The owner cannot be removed from the project.", code="owner_fixed")
+    with transaction.atomic():
+        payload = {"member": member_payload(membership)}
+        membership.delete()
+        events.record(project=own.project, type="member.removed", actor=user, payload=payload)
+
+
+# --- Stems ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file that has arrived whole on local disk, with what the upload handler measured."""
+
+    path: Path
+    original_name: str
+    size_bytes: int
+    checksum: str | None = None
+
+
+def stem_payload(stem: Stem) -> dict[str, Any]:
+    return {
+        "id": stem.pk,
+        "name": stem.name,
+        "original_name": stem.original_name,
+        "format": stem.format,
+        "subtype": stem.subtype,
+        "sample_rate": stem.sample_rate,
+        "channels": stem.channels,
+        "duration_s": round(stem.duration_s, 3),
+        "size_bytes": stem.size_bytes,
+        "checksum": stem.checksum,
+        "position": stem.position,
+        "uploaded_by": stem.uploaded_by.get_username() if stem.uploaded_by else None,
+        "uploaded_at": stem.uploaded_at.isoformat(),
+    }
+
+
+def file_sha256(path: Path, *, chunk_bytes: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _check_upload(project_id: int, upload: Upload) -> tuple[str, decode.AudioInfo, str]:
+    """Validate an arrived file: name, size, audio content and uniqueness in the project."""
+    original = clean_name(upload.original_name, what="file name")
+    limit_bytes = settings.STUDIO_MAX_UPLOAD_MB * 1024 * 1024
+    if upload.size_bytes > limit_bytes:
+        raise TooLarge(
+            f"“{original}” is {upload.size_bytes / 1048576:.1f} MB; the limit is "
+            f"{settings.STUDIO_MAX_UPLOAD_MB} MB.",
+        )
+    if upload.size_bytes == 0:
+        raise Invalid(f"“{original}” is empty (0 bytes).", code="empty")
+    try:
+        info = decode.probe(upload.path, max_duration_s=settings.STUDIO_MAX_DURATION_S)
+    except AudioError as error:
+        raise Invalid(f"“{original}”: {error}", code=error.code) from None
+    checksum = upload.checksum or file_sha256(upload.path)
+    twin = Stem.objects.filter(project_id=project_id, checksum=checksum).first()
+    if twin is not None:
+        raise Conflict(
+            f"“{original}” is the same file as the stem “{twin.name}” already in this project.",
+            code="duplicate",
+        )
+    if Stem.objects.filter(project_id=project_id).count() >= settings.STUDIO_MAX_STEMS_PER_PROJECT:
+        raise Invalid(
+            f"This project already holds {settings.STUDIO_MAX_STEMS_PER_PROJECT} stems, the "
+            "limit; delete one first.",
+            code="too_many_stems",
+        )
+    return original, info, checksum
+
+
+def stem_upload(*, user: AbstractBaseUser, project_id: int, upload: Upload) -> Stem:
+    """Check an uploaded file, store it in STORAGES["default"] and add it as a stem.
+
+    Nothing is stored when any check fails; a file already stored is removed again
+    when the row cannot be written.
+    """
+    membership_require(user=user, project_id=project_id, role=Role.EDITOR)
+    original, info, checksum = _check_upload(project_id, upload)
+    stem = Stem(
+        project_id=project_id,
+        name=clean_name(Path(original).stem or original, what="stem name"),
+        original_name=original,
+        format=info.format,
+        subtype=info.subtype,
+        sample_rate=info.sample_rate,
+        channels=info.channels,
+        frames=info.frames,
+        duration_s=info.duration_s,
+        size_bytes=upload.size_bytes,
+        checksum=checksum,
+        uploaded_by=user,
+    )
+    with open(upload.path, "rb") as handle:
+        stem.file.save(get_valid_filename(original) or "stem", File(handle), save=False)
+    try:
+        with transaction.atomic():
+            project = Project.objects.select_for_update().get(pk=project_id)
+            top = Stem.objects.filter(project_id=project_id).aggregate(top=Max("position"))
+            stem.position = (top["top"] + 1) if top["top"] is not None else 0
+            stem.save()
+            project.save(update_fields=["updated_at"])
+            events.record(
+                project=project,
+                type="stem.created",
+                actor=user,
+                payload={"stem": stem_payload(stem)},
+            )
+    except BaseException as error:
+        _delete_files([stem.file.name])
+        if isinstance(error, IntegrityError):
+            raise Conflict(
+                f"“{original}” is the same file as a stem already in this project.",
+                code="duplicate",
+            ) from None
+        raise
+    return stem
+
+
+def _stem_in(project_id: int, stem_id: int) -> Stem:
+    stem = Stem.objects.select_related("project", "uploaded_by").filter(
+        pk=stem_id, project_id=project_id
+    )
+    found = stem.first()
+    if found is None:
+        raise NotFound("No such stem in this project.", code="no_such_stem")
+    return found
+
+
+def stem_get(*, user: AbstractBaseUser, project_id: int, stem_id: int) -> Stem:
+    """A stem the asker may see (read access: any member)."""
+    membership_require(user=user, project_id=project_id, role=Role.VIEWER)
+    return _stem_in(project_id, stem_id)
+
+
+def stem_rename(*, user: AbstractBaseUser, project_id: int, stem_id: int, name: Any) -> Stem:
+    membership_require(user=user, project_id=project_id, role=Role.EDITOR)
+    clean = clean_name(name, what="stem name")
+    with transaction.atomic():
+        stem = _stem_in(project_id, stem_id)
+        stem.name = clean
+        stem.save(update_fields=["name"])
+        events.record(
+            project=stem.project,
+            type="stem.renamed",
+            actor=user,
+            payload={"stem": stem_payload(stem)},
+        )
+    return stem
+
+
+def stem_reorder(*, user: AbstractBaseUser, project_id: int, order: Any) -> list[int]:
+    """Put the project's stems in the given order (a list of every stem id, once each)."""
+    membership_require(user=user, project_id=project_id, role=Role.EDITOR)
+    if not isinstance(order, list) or not all(
+        isinstance(i, int) and not isinstance(i, bool) for i in order
+    ):
+        raise Invalid("The order must be a list of stem ids.", code="invalid_order")
+    with transaction.atomic():
+        project = Project.objects.select_for_update().get(pk=project_id)
+        stems = {s.pk: s for s in Stem.objects.filter(project_id=project_id)}
+        if sorted(order) != sorted(stems):
+            raise Invalid(
+                "The order must name every stem of the project exactly once.",
+                code="invalid_order",
+            )
+        for position, stem_id in enumerate(order):
+            if stems[stem_id].position != position:
+                stems[stem_id].position = position
+                stems[stem_id].save(update_fields=["position"])
+        events.record(project=project, type="stem.reordered", actor=user, payload={"order": order})
+    return order
+
+
+def stem_move(*, user: AbstractBaseUser, project_id: int, stem_id: int, offset: int) -> list[int]:
+    """Move one stem up (offset -1) or down (+1) in the project's order."""
+    membership_require(user=user, project_id=project_id, role=Role.EDITOR)
+    order = list(Stem.objects.filter(project_id=project_id).values_list("pk", flat=True))
+    if stem_id not in order:
+        raise NotFound("No such stem in this project.", code="no_such_stem")
+    index = order.index(stem_id)
+    target = min(max(index + offset, 0), len(order) - 1)
+    order.insert(target, order.pop(index))
+    return stem_reorder(user=user, project_id=project_id, order=order)
+
+
+def stem_delete(*, user: AbstractBaseUser, project_id: int, stem_id: int) -> None:
+    """Delete a stem; its file leaves storage once the deletion has committed."""
+    membership_require(user=user, project_id=project_id, role=Role.EDITOR)
+    with transaction.atomic():
+        stem = _stem_in(project_id, stem_id)
+        payload = {"stem": stem_payload(stem)}
+        name = stem.file.name
+        stem.delete()
+        events.record(project=stem.project, type="stem.deleted", actor=user, payload=payload)
+        transaction.on_commit(lambda: _delete_files([name]))
+
+
+# --- Comments ------------------------------------------------------------------------
+
+
+def comment_payload(comment: Comment) -> dict[str, Any]:
+    return {
+        "id": comment.pk,
+        "author": comment.author.get_username() if comment.author else None,
+        "stem_id": comment.stem_id,
+        "at_s": comment.at_s,
+        "body": comment.body,
+        "created_at": comment.created_at.isoformat(),
+    }
+
+
+def comment_post(
+    *,
+    user: AbstractBaseUser,
+    project_id: int,
+    body: Any,
+    stem_id: Any = None,
+    at_s: Any = None,
+) -> Comment:
+    """Add a remark to the project's discussion, optionally on a stem at a time in seconds."""
+    membership_require(user=user, project_id=project_id, role=Role.COMMENTER)
+    if not isinstance(body, str) or not body.strip():
+        raise Invalid("Write something before posting.", code="empty_comment")
+    if len(body) > COMMENT_MAX:
+        raise Invalid(f"Keep a comment to {COMMENT_MAX} characters.", code="comment_too_long")
+    stem = None
+    if stem_id is not None:
+        if not isinstance(stem_id, int) or isinstance(stem_id, bool):
+            raise Invalid("stem_id must be a stem's id.", code="invalid_stem")
+        stem = _stem_in(project_id, stem_id)
+    if at_s is not None:
+        if not isinstance(at_s, int | float) or isinstance(at_s, bool) or not 0 <= at_s < 1e6:
+            raise Invalid("at_s must be a time in seconds, 0 or more.", code="invalid_time")
+        at_s = float(at_s)
+    with transaction.atomic():
+        project = Project.objects.get(pk=project_id)
+        comment = Comment.objects.create(
+            project=project, author=user, stem=stem, at_s=at_s, body=body.strip()
+        )
+        events.record(
+            project=project,
+            type="comment.created",
+            actor=user,
+            payload={"comment": comment_payload(comment)},
+        )
+    return comment
+
+
+# --- API tokens ----------------------------------------------------------------------
+
+
+def token_create(*, user: AbstractBaseUser, name: Any) -> tuple[ApiToken, str]:
+    """A new API token; the key is returned once and only its hash is kept."""
+    if not user.is_authenticated:
+        raise Forbidden("Log in to create a token.")
+    clean = clean_name(name, what="token name", max_length=80)
+    key = "st_" + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        user=user, name=clean, prefix=key[:10], key_hash=ApiToken.hash_key(key)
+    )
+    return token, key
+
+
+def token_revoke(*, user: AbstractBaseUser, token_id: int) -> None:
+    deleted, _ = ApiToken.objects.filter(pk=token_id, user=user).delete()
+    if not deleted:
+        raise NotFound("No such token.")
+
+
+def temporary_path_of(uploaded: Any) -> Path:
+    """Where Django's upload handler left an uploaded file on disk."""
+    path = getattr(uploaded, "temporary_file_path", None)
+    if path is None:
+        raise Invalid("The upload did not arrive as a file.", code="no_file")
+    return Path(os.fspath(path()))

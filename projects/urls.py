@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("signup/", views.signup, name="signup"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/tokens/", views.tokens, name="tokens"),
+    path("account/tokens/<int:token_id>/revoke/", views.token_revoke, name="token_revoke"),
+    path("projects/", views.project_list, name="project_list"),
+    path("projects/<int:project_id>/", views.project_room, name="project_room"),
+    path("projects/<int:project_id>/rename/", views.project_rename, name="project_rename"),
+    path("projects/<int:project_id>/delete/", views.project_delete, name="project_delete"),
+    path("projects/<int:project_id>/members/", views.member_invite, name="member_invite"),
+    path(
+        "projects/<int:project_id>/members/<int:user_id>/role/",
+        views.member_role,
+        name="member_role",
+    ),
+    path(
+        "projects/<int:project_id>/members/<int:user_id>/remove/",
+        views.member_remove,
+        name="member_remove",
+    ),
+    path("projects/<int:project_id>/stems/", views.stem_upload, name="stem_upload"),
+    path("projects/<int:project_id>/stems/order/", views.stem_order, name="stem_order"),
+    path(
+        "projects/<int:project_id>/stems/<int:stem_id>/rename/",
+        views.stem_rename,
+        name="stem_rename",
+    ),
+    path("projects/<int:project_id>/stems/<int:stem_id>/move/", views.stem_move, name="stem_move"),
+    path(
+        "projects/<int:project_id>/stems/<int:stem_id>/delete/",
+        views.stem_delete,
+        name="stem_delete",
+    ),
+    path(
+        "projects/<int:project_id>/stems/<int:stem_id>/download/",
+        views.stem_download,
+        name="stem_download",
+    ),
+    path("projects/<int:project_id>/comments/", views.comment_post, name="comment_post"),
+]

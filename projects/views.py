@@ -1,0 +1,326 @@
+"""The pages and form posts of the studio. Each view parses, calls one service, answers."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.core.files.storage import default_storage
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+)
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+
+from . import events, selectors, services
+from .errors import Forbidden, Invalid, NotFound, ServiceError
+from .forms import SignupForm
+from .models import ApiToken, Role
+from .uploads import raise_if_oversized
+
+
+def wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def back(request: HttpRequest, fallback: str) -> HttpResponseRedirect:
+    """Redirect to the page the form was on, if it is ours, else to ``fallback``."""
+    target = request.POST.get("next") or request.headers.get("Referer") or ""
+    if not url_has_allowed_host_and_scheme(target, {request.get_host()}):
+        target = fallback
+    return HttpResponseRedirect(target)
+
+
+def door(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Turn a refused service call into the answer this kind of request expects."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except ServiceError as error:
+            if wants_json(request):
+                body = {"error": {"code": error.code, "message": error.message}}
+                return JsonResponse(body, status=error.status)
+            if isinstance(error, NotFound) and error.code == "not_found":
+                raise Http404(error.message) from None
+            if request.method == "POST" and not isinstance(error, Forbidden):
+                messages.error(request, error.message)
+                return back(request, reverse("project_list"))
+            return render(request, "error.html", {"error": error}, status=error.status)
+
+    return wrapped
+
+
+# --- Accounts ------------------------------------------------------------------------
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return redirect("project_list" if request.user.is_authenticated else "login")
+
+
+def signup(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("project_list")
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, f"Welcome, {user.username}. Create your first project below.")
+        return redirect("project_list")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+@login_required
+@door
+def tokens(request: HttpRequest) -> HttpResponse:
+    new_key = None
+    if request.method == "POST":
+        _, new_key = services.token_create(user=request.user, name=request.POST.get("name"))
+    rows = ApiToken.objects.filter(user=request.user)
+    return render(request, "account/tokens.html", {"tokens": rows, "new_key": new_key})
+
+
+@login_required
+@require_POST
+@door
+def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+    services.token_revoke(user=request.user, token_id=token_id)
+    messages.success(request, "Token revoked; scripts using it can no longer sign in.")
+    return redirect("tokens")
+
+
+# --- Projects ------------------------------------------------------------------------
+
+
+@login_required
+@door
+def project_list(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        project = services.project_create(user=request.user, name=request.POST.get("name"))
+        return redirect("project_room", project_id=project.pk)
+    rows = selectors.project_list_for(user=request.user)
+    return render(request, "projects/list.html", {"projects": rows})
+
+
+@login_required
+@require_GET
+@door
+def project_room(request: HttpRequest, project_id: int) -> HttpResponse:
+    membership = services.membership_require(
+        user=request.user, project_id=project_id, role=Role.VIEWER
+    )
+    project = membership.project  # read first: its last_seq is where the browser resumes
+    state = {
+        "project": {"id": project.pk, "name": project.name, "last_seq": project.last_seq},
+        "me": {"id": request.user.pk, "username": request.user.get_username()},
+        "role": membership.role,
+        "stems": [services.stem_payload(s) for s in selectors.project_stems(project_id=project_id)],
+        "members": [
+            services.member_payload(m) for m in selectors.project_members(project_id=project_id)
+        ],
+        "comments": [
+            services.comment_payload(c) for c in selectors.project_comments(project_id=project_id)
+        ],
+        "activity": [
+            events.serialize(e) for e in selectors.project_activity(project_id=project_id)
+        ],
+        "max_upload_mb": settings.STUDIO_MAX_UPLOAD_MB,
+    }
+    context = {
+        "project": project,
+        "membership": membership,
+        "state": state,
+        "can_edit": membership.can(Role.EDITOR),
+        "can_comment": membership.can(Role.COMMENTER),
+        "is_owner": membership.role == Role.OWNER,
+        "max_upload_mb": settings.STUDIO_MAX_UPLOAD_MB,
+    }
+    return render(request, "projects/room.html", context)
+
+
+@login_required
+@require_POST
+@door
+def project_rename(request: HttpRequest, project_id: int) -> HttpResponse:
+    services.project_rename(user=request.user, project_id=project_id, name=request.POST.get("name"))
+    messages.success(request, "Project renamed.")
+    return back(request, reverse("project_room", args=[project_id]))
+
+
+@login_required
+@require_POST
+@door
+def project_delete(request: HttpRequest, project_id: int) -> HttpResponse:
+    membership = services.membership_require(
+        user=request.user, project_id=project_id, role=Role.OWNER
+    )
+    if request.POST.get("confirm_name", "").strip() != membership.project.name:
+        raise Invalid("Type the project's name exactly to confirm deleting it.")
+    services.project_delete(user=request.user, project_id=project_id)
+    messages.success(request, f"Deleted the project “{membership.project.name}”.")
+    return redirect("project_list")
+
+
+# --- Members -------------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+@door
+def member_invite(request: HttpRequest, project_id: int) -> HttpResponse:
+    membership = services.member_invite(
+        user=request.user,
+        project_id=project_id,
+        who=request.POST.get("who"),
+        role=request.POST.get("role"),
+    )
+    messages.success(request, f"Added {membership.user.username} as {membership.role}.")
+    return back(request, reverse("project_room", args=[project_id]))
+
+
+@login_required
+@require_POST
+@door
+def member_role(request: HttpRequest, project_id: int, user_id: int) -> HttpResponse:
+    services.member_change_role(
+        user=request.user,
+        project_id=project_id,
+        member_user_id=user_id,
+        role=request.POST.get("role"),
+    )
+    messages.success(request, "Role changed.")
+    return back(request, reverse("project_room", args=[project_id]))
+
+
+@login_required
+@require_POST
+@door
+def member_remove(request: HttpRequest, project_id: int, user_id: int) -> HttpResponse:
+    services.member_remove(user=request.user, project_id=project_id, member_user_id=user_id)
+    if user_id == request.user.pk:
+        messages.success(request, "You left the project.")
+        return redirect("project_list")
+    messages.success(request, "Removed from the project.")
+    return back(request, reverse("project_room", args=[project_id]))
+
+
+# --- Stems ---------------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+@door
+def stem_upload(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Add the files of a multipart POST (field ``file``) as stems; answers JSON."""
+    services.membership_require(user=request.user, project_id=project_id, role=Role.EDITOR)
+    raise_if_oversized(request)
+    files = request.FILES.getlist("file")
+    if not files:
+        raise Invalid("Choose an audio file to upload.", code="no_file")
+    created = []
+    for uploaded in files:
+        stem = services.stem_upload(
+            user=request.user,
+            project_id=project_id,
+            upload=services.Upload(
+                path=services.temporary_path_of(uploaded),
+                original_name=uploaded.name,
+                size_bytes=uploaded.size,
+                checksum=getattr(uploaded, "sha256", None),
+            ),
+        )
+        created.append(services.stem_payload(stem))
+    return JsonResponse({"stems": created}, status=201)
+
+
+@login_required
+@require_POST
+@door
+def stem_rename(request: HttpRequest, project_id: int, stem_id: int) -> HttpResponse:
+    services.stem_rename(
+        user=request.user, project_id=project_id, stem_id=stem_id, name=request.POST.get("name")
+    )
+    if wants_json(request):
+        return JsonResponse({"ok": True})
+    return back(request, reverse("project_room", args=[project_id]))
+
+
+@login_required
+@require_POST
+@door
+def stem_move(request: HttpRequest, project_id: int, stem_id: int) -> HttpResponse:
+    offset = -1 if request.POST.get("direction") == "up" else 1
+    services.stem_move(user=request.user, project_id=project_id, stem_id=stem_id, offset=offset)
+    if wants_json(request):
+        return JsonResponse({"ok": True})
+    return back(request, reverse("project_room", args=[project_id]))
+
+
+@login_required
+@require_POST
+@door
+def stem_order(request: HttpRequest, project_id: int) -> HttpResponse:
+    try:
+        order = json.loads(request.body or b"null").get("order")
+    except (ValueError, AttributeError):
+        raise Invalid('Send JSON like {"order": [3, 1, 2]}.', code="invalid_order") from None
+    services.stem_reorder(user=request.user, project_id=project_id, order=order)
+    return JsonResponse({"order": order})
+
+
+@login_required
+@require_POST
+@door
+def stem_delete(request: HttpRequest, project_id: int, stem_id: int) -> HttpResponse:
+    services.stem_delete(user=request.user, project_id=project_id, stem_id=stem_id)
+    if wants_json(request):
+        return JsonResponse({"ok": True})
+    messages.success(request, "Stem deleted.")
+    return back(request, reverse("project_room", args=[project_id]))
+
+
+def stem_file_response(stem: Any) -> FileResponse:
+    """Stream a stem's original file from storage as a download under its original name."""
+    handle = default_storage.open(stem.file.name, "rb")
+    return FileResponse(handle, as_attachment=True, filename=stem.original_name)
+
+
+@login_required
+@require_GET
+@door
+def stem_download(request: HttpRequest, project_id: int, stem_id: int) -> HttpResponse:
+    stem = services.stem_get(user=request.user, project_id=project_id, stem_id=stem_id)
+    return stem_file_response(stem)
+
+
+# --- Comments ------------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+@door
+def comment_post(request: HttpRequest, project_id: int) -> HttpResponse:
+    stem_id = request.POST.get("stem_id") or None
+    comment = services.comment_post(
+        user=request.user,
+        project_id=project_id,
+        body=request.POST.get("body"),
+        stem_id=int(stem_id) if stem_id and stem_id.isdigit() else stem_id,
+    )
+    if wants_json(request):
+        return JsonResponse({"comment": services.comment_payload(comment)}, status=201)
+    return back(request, reverse("project_room", args=[project_id]))

@@ -1,0 +1,432 @@
+// The project room: renders the project's state, keeps it live over the websocket,
+// and uploads stems with a progress bar per file.
+//
+// The page embeds the state as of sequence number `last_seq`; the socket replays every
+// event after it and then delivers new ones in order. Every handler is idempotent, so an
+// event that the embedded state already reflects changes nothing.
+(() => {
+  "use strict";
+
+  const state = JSON.parse(document.getElementById("room-state").textContent);
+  const projectId = state.project.id;
+  let lastSeq = state.project.last_seq;
+  const presence = new Map(); // connection -> {user, seen}
+  const $ = (id) => document.getElementById(id);
+  const rank = { viewer: 0, commenter: 1, editor: 2, owner: 3 };
+  const can = (role) => rank[state.role] >= rank[role];
+
+  function csrfToken() {
+    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  function el(tag, attrs = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs)) {
+      if (value === false || value === null || value === undefined) continue;
+      if (key === "class") node.className = value;
+      else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+      else node.setAttribute(key, value === true ? "" : value);
+    }
+    for (const child of children.flat()) {
+      if (child === null || child === undefined || child === false) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  const formatDuration = (seconds) => {
+    const whole = Math.round(seconds);
+    return `${Math.floor(whole / 60)}:${String(whole % 60).padStart(2, "0")}`;
+  };
+  const formatSize = (bytes) =>
+    bytes >= 1048576 ? `${(bytes / 1048576).toFixed(1)} MB` : `${Math.max(1, Math.round(bytes / 1024))} KB`;
+  const formatTime = (iso) => new Date(iso).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+  const bitDepth = (subtype) =>
+    ({ PCM_16: "16-bit", PCM_24: "24-bit", PCM_32: "32-bit", FLOAT: "32-bit float", DOUBLE: "64-bit float", PCM_U8: "8-bit", PCM_S8: "8-bit" })[subtype] || subtype.toLowerCase();
+
+  async function post(url, data) {
+    const response = await fetch(url, {
+      method: "POST",
+      headers: { "X-CSRFToken": csrfToken(), Accept: "application/json", ...(data instanceof FormData ? {} : { "Content-Type": "application/json" }) },
+      body: data instanceof FormData ? data : JSON.stringify(data),
+      credentials: "same-origin",
+    });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(body.error ? body.error.message : `The server answered ${response.status}.`);
+    return body;
+  }
+
+  function form(fields) {
+    const data = new FormData();
+    for (const [key, value] of Object.entries(fields)) data.append(key, value);
+    return data;
+  }
+
+  function flash(message, kind = "error") {
+    let list = document.querySelector(".flash");
+    if (!list) {
+      list = el("ul", { class: "flash", role: "status" });
+      document.getElementById("main").prepend(list);
+    }
+    list.append(el("li", { class: `flash-${kind}` }, message));
+    setTimeout(() => list.firstChild && list.firstChild.remove(), 8000);
+  }
+
+  // --- Stems ---------------------------------------------------------------------------
+
+  const stemUrl = (stem, action) => `/projects/${projectId}/stems/${stem.id}/${action}/`;
+
+  function stemRow(stem, index) {
+    const nameCell = el("td", { class: "stem-name" }, el("span", { class: "name" }, stem.name));
+    if (stem.name !== stem.original_name) nameCell.append(el("span", { class: "hint" }, stem.original_name));
+    const actions = el("td", { class: "actions" },
+      el("a", { href: stemUrl(stem, "download"), class: "button small", "aria-label": `Download ${stem.name}` }, "Download"));
+    if (can("editor")) {
+      actions.append(
+        el("button", { type: "button", class: "small", "aria-label": `Move ${stem.name} up`, disabled: index === 0, onclick: () => move(stem, "up") }, "↑"),
+        el("button", { type: "button", class: "small", "aria-label": `Move ${stem.name} down`, disabled: index === state.stems.length - 1, onclick: () => move(stem, "down") }, "↓"),
+        el("button", { type: "button", class: "small", "aria-label": `Rename ${stem.name}`, onclick: () => startRename(stem, nameCell) }, "Rename"),
+        el("button", { type: "button", class: "small danger", "aria-label": `Delete ${stem.name}`, onclick: () => remove(stem) }, "Delete"),
+      );
+    }
+    return el("tr", { "data-stem": stem.id },
+      el("td", { class: "muted" }, index + 1),
+      nameCell,
+      el("td", {}, `${stem.format} ${bitDepth(stem.subtype)}`),
+      el("td", {}, `${(stem.sample_rate / 1000).toFixed(stem.sample_rate % 1000 ? 1 : 0)} kHz`),
+      el("td", {}, stem.channels === 1 ? "mono" : "stereo"),
+      el("td", {}, formatDuration(stem.duration_s)),
+      el("td", {}, formatSize(stem.size_bytes)),
+      el("td", {}, stem.uploaded_by || "—"),
+      actions,
+    );
+  }
+
+  function renderStems() {
+    state.stems.sort((a, b) => a.position - b.position || a.id - b.id);
+    $("stem-rows").replaceChildren(...state.stems.map(stemRow));
+    $("stem-count").textContent = state.stems.length ? `${state.stems.length} stem${state.stems.length === 1 ? "" : "s"}` : "";
+    $("stems-empty").hidden = state.stems.length > 0;
+    $("stems-empty-text").textContent = can("editor")
+      ? "Drop the stems of your song above: drums, bass, keys, vocals… Everyone in the project sees them appear."
+      : "When an editor uploads stems they appear here, live.";
+    const select = $("comment-stem");
+    const chosen = select.value;
+    select.replaceChildren(el("option", { value: "" }, "About the whole song"),
+      ...state.stems.map((s) => el("option", { value: s.id }, `About “${s.name}”`)));
+    select.value = state.stems.some((s) => String(s.id) === chosen) ? chosen : "";
+  }
+
+  function startRename(stem, cell) {
+    const input = el("input", { value: stem.name, maxlength: 200, "aria-label": "New name", required: true });
+    const editor = el("form", { class: "inline-edit", onsubmit: async (event) => {
+      event.preventDefault();
+      try {
+        await post(stemUrl(stem, "rename"), form({ name: input.value }));
+      } catch (error) { flash(error.message); }
+    } }, input, el("button", { type: "submit", class: "small primary" }, "Save"),
+      el("button", { type: "button", class: "small", onclick: renderStems }, "Cancel"));
+    cell.replaceChildren(editor);
+    input.focus();
+    input.select();
+  }
+
+  async function move(stem, direction) {
+    try { await post(stemUrl(stem, "move"), form({ direction })); } catch (error) { flash(error.message); }
+  }
+
+  async function remove(stem) {
+    if (!confirm(`Delete the stem “${stem.name}” for everyone? Its file is deleted too.`)) return;
+    try { await post(stemUrl(stem, "delete"), form({})); } catch (error) { flash(error.message); }
+  }
+
+  // --- Uploads -------------------------------------------------------------------------
+
+  function upload(file) {
+    const bar = el("progress", { max: 100, value: 0, "aria-label": `Upload of ${file.name}` });
+    const status = el("span", { class: "status" }, "waiting");
+    const item = el("li", { class: "upload" }, el("span", { class: "file" }, file.name), bar, status);
+    $("uploads").prepend(item);
+    if (file.size > state.max_upload_mb * 1048576) {
+      fail(item, status, `${file.name} is ${formatSize(file.size)}; the limit is ${state.max_upload_mb} MB.`);
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", `/projects/${projectId}/stems/`);
+      xhr.setRequestHeader("X-CSRFToken", csrfToken());
+      xhr.setRequestHeader("Accept", "application/json");
+      xhr.upload.onprogress = (event) => {
+        if (!event.lengthComputable) return;
+        const percent = Math.round((100 * event.loaded) / event.total);
+        bar.value = percent;
+        status.textContent = percent < 100 ? `${percent}%` : "checking the audio…";
+      };
+      xhr.onload = () => {
+        let body = {};
+        try { body = JSON.parse(xhr.responseText); } catch { /* not JSON */ }
+        if (xhr.status === 201) {
+          bar.value = 100;
+          status.textContent = "added";
+          item.classList.add("done");
+          setTimeout(() => item.remove(), 4000);
+        } else {
+          fail(item, status, body.error ? body.error.message : `The upload failed (${xhr.status}). Try again.`);
+        }
+        resolve();
+      };
+      xhr.onerror = () => { fail(item, status, "The connection dropped during the upload. Try again."); resolve(); };
+      const data = new FormData();
+      data.append("file", file);
+      status.textContent = "0%";
+      xhr.send(data);
+    });
+  }
+
+  function fail(item, status, message) {
+    item.classList.add("failed");
+    status.textContent = message;
+    status.setAttribute("role", "alert");
+    item.append(el("button", { type: "button", class: "small", onclick: () => item.remove() }, "Dismiss"));
+  }
+
+  async function uploadAll(files) {
+    const queue = [...files];
+    const worker = async () => { while (queue.length) await upload(queue.shift()); };
+    await Promise.all([worker(), worker()]);
+  }
+
+  $("file-input").addEventListener("change", (event) => {
+    uploadAll(event.target.files);
+    event.target.value = "";
+  });
+  const zone = $("dropzone");
+  zone.addEventListener("dragover", (event) => { event.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    zone.classList.remove("over");
+    uploadAll(event.dataTransfer.files);
+  });
+  zone.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" || event.key === " ") { event.preventDefault(); $("file-input").click(); }
+  });
+  zone.tabIndex = 0;
+
+  // --- People --------------------------------------------------------------------------
+
+  function memberItem(member) {
+    const me = member.user_id === state.me.id;
+    const item = el("li", { "data-user": member.user_id },
+      el("span", { class: "avatar", "aria-hidden": "true" }, member.username.slice(0, 1).toUpperCase()),
+      el("span", { class: "who" }, member.username, me ? el("span", { class: "muted" }, " (you)") : null));
+    if (state.role === "owner" && member.role !== "owner") {
+      const select = el("select", { "aria-label": `Role of ${member.username}`, onchange: async () => {
+        try { await post(`/projects/${projectId}/members/${member.user_id}/role/`, form({ role: select.value })); }
+        catch (error) { flash(error.message); renderMembers(); }
+      } }, ...["editor", "commenter", "viewer"].map((role) => el("option", { value: role, selected: role === member.role }, role)));
+      item.append(select, el("button", { type: "button", class: "small danger", "aria-label": `Remove ${member.username}`, onclick: async () => {
+        if (!confirm(`Remove ${member.username} from the project?`)) return;
+        try { await post(`/projects/${projectId}/members/${member.user_id}/remove/`, form({})); } catch (error) { flash(error.message); }
+      } }, "Remove"));
+    } else {
+      item.append(el("span", { class: `role role-${member.role}` }, member.role));
+      if (me && member.role !== "owner") {
+        item.append(el("button", { type: "button", class: "small", onclick: async () => {
+          if (!confirm("Leave this project? You will need a new invitation to come back.")) return;
+          try { await post(`/projects/${projectId}/members/${member.user_id}/remove/`, form({})); window.location = "/projects/"; }
+          catch (error) { flash(error.message); }
+        } }, "Leave"));
+      }
+    }
+    return item;
+  }
+
+  function renderMembers() {
+    $("members").replaceChildren(...state.members.map(memberItem));
+  }
+
+  function renderPresence() {
+    const here = new Map();
+    for (const { user } of presence.values()) here.set(user.id, user);
+    $("presence").replaceChildren(...[...here.values()].map((user) =>
+      el("li", { title: `${user.username} is here`, "data-user": user.username },
+        el("span", { class: "avatar live", "aria-hidden": "true" }, user.username.slice(0, 1).toUpperCase()),
+        el("span", { class: "who" }, user.id === state.me.id ? `${user.username} (you)` : user.username))));
+  }
+
+  function applyRole() {
+    $("my-role").textContent = state.role;
+    $("uploader").hidden = !can("editor");
+    $("read-only-note").hidden = can("editor");
+    $("settings-card").hidden = !can("editor");
+    $("comment-form").hidden = !can("commenter");
+    $("invite-form").hidden = state.role !== "owner";
+  }
+
+  // --- Discussion and activity ---------------------------------------------------------
+
+  function commentItem(comment) {
+    const stem = comment.stem_id && state.stems.find((s) => s.id === comment.stem_id);
+    return el("li", { "data-comment": comment.id },
+      el("p", { class: "meta" }, el("strong", {}, comment.author || "someone"),
+        stem ? ` on “${stem.name}”` : "", " · ", el("time", { datetime: comment.created_at }, formatTime(comment.created_at))),
+      el("p", { class: "body" }, comment.body));
+  }
+
+  function renderComments() {
+    $("comments").replaceChildren(...state.comments.map(commentItem));
+    $("comments-empty").hidden = state.comments.length > 0;
+  }
+
+  function activityItem(event) {
+    return el("li", { "data-seq": event.seq }, el("span", {}, event.summary),
+      el("time", { class: "muted", datetime: event.at }, formatTime(event.at)));
+  }
+
+  function renderActivity() {
+    $("activity").replaceChildren(...state.activity.slice(0, 50).map(activityItem));
+    if (!state.activity.length) $("activity").append(el("li", { class: "muted" }, "Nothing has happened yet."));
+  }
+
+  $("comment-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = $("comment-body").value;
+    const stemId = $("comment-stem").value ? Number($("comment-stem").value) : null;
+    $("comment-error").hidden = true;
+    try {
+      await request({ type: "comment.post", body, stem_id: stemId });
+      $("comment-body").value = "";
+    } catch (error) {
+      $("comment-error").textContent = error.message;
+      $("comment-error").hidden = false;
+    }
+  });
+
+  // --- Events --------------------------------------------------------------------------
+
+  const upsert = (list, item, key = "id") => {
+    const index = list.findIndex((x) => x[key] === item[key]);
+    if (index >= 0) list[index] = item; else list.push(item);
+  };
+
+  const handlers = {
+    "project.created": () => {},
+    "project.renamed": (p) => {
+      state.project.name = p.project.name;
+      $("project-name").textContent = p.project.name;
+      document.title = `${p.project.name} · Studio`;
+    },
+    "stem.created": (p) => { upsert(state.stems, p.stem); renderStems(); },
+    "stem.renamed": (p) => { upsert(state.stems, p.stem); renderStems(); renderComments(); },
+    "stem.deleted": (p) => { state.stems = state.stems.filter((s) => s.id !== p.stem.id); renderStems(); },
+    "stem.reordered": (p) => {
+      for (const stem of state.stems) stem.position = p.order.indexOf(stem.id);
+      renderStems();
+    },
+    "member.added": (p) => { upsert(state.members, p.member, "user_id"); renderMembers(); },
+    "member.role_changed": (p) => {
+      upsert(state.members, p.member, "user_id");
+      if (p.member.user_id === state.me.id) { state.role = p.member.role; applyRole(); renderStems(); }
+      renderMembers();
+    },
+    "member.removed": (p) => {
+      state.members = state.members.filter((m) => m.user_id !== p.member.user_id);
+      renderMembers();
+      if (p.member.user_id === state.me.id) { closedForGood = true; window.location = "/projects/"; }
+    },
+    "comment.created": (p) => { upsert(state.comments, p.comment); renderComments(); },
+  };
+
+  function apply(event) {
+    if (event.seq <= lastSeq) return; // already reflected by the page or a replay
+    lastSeq = event.seq;
+    const handler = handlers[event.type];
+    if (handler) handler(event.payload);
+    state.activity.unshift(event);
+    renderActivity();
+    document.getElementById("room").dataset.seq = String(lastSeq);
+  }
+
+  // --- The socket ----------------------------------------------------------------------
+
+  let socket = null;
+  let retry = 0;
+  let nextId = 1;
+  let closedForGood = false;
+  const pending = new Map();
+
+  function setConn(stateName, text) {
+    $("conn").dataset.state = stateName;
+    $("conn").textContent = text;
+  }
+
+  function request(message) {
+    return new Promise((resolve, reject) => {
+      if (!socket || socket.readyState !== WebSocket.OPEN) {
+        reject(new Error("Not connected right now; wait a moment and try again."));
+        return;
+      }
+      const id = nextId++;
+      pending.set(id, { resolve, reject });
+      socket.send(JSON.stringify({ ...message, id }));
+    });
+  }
+
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    socket = new WebSocket(`${scheme}://${location.host}/ws/projects/${projectId}/`);
+    socket.onopen = () => {
+      retry = 0;
+      socket.send(JSON.stringify({ type: "resume", after: lastSeq, id: nextId++ }));
+    };
+    socket.onmessage = (message) => {
+      const data = JSON.parse(message.data);
+      switch (data.type) {
+        case "hello": presence.clear(); setConn("live", "Live"); break;
+        case "event": apply(data.event); break;
+        case "presence.join": presence.set(data.conn, { user: data.user, seen: Date.now() }); renderPresence(); break;
+        case "presence.leave": presence.delete(data.conn); renderPresence(); break;
+        case "project.deleted": closedForGood = true; alert("This project was deleted."); window.location = "/projects/"; break;
+        case "ack": case "pong": settle(data.ref, null, data); break;
+        case "error": settle(data.ref, new Error(data.message)); if (data.ref == null) flash(data.message); break;
+      }
+    };
+    socket.onclose = (event) => {
+      for (const { reject } of pending.values()) reject(new Error("The connection dropped; try again."));
+      pending.clear();
+      presence.clear();
+      renderPresence();
+      if (closedForGood || event.code === 4403) {
+        setConn("closed", "Disconnected: you no longer have access to this project.");
+        return;
+      }
+      const delay = Math.min(10000, 500 * 2 ** retry++) * (0.75 + Math.random() / 2);
+      setConn("reconnecting", "Reconnecting…");
+      setTimeout(connect, delay);
+    };
+  }
+
+  function settle(ref, error, data) {
+    const waiter = pending.get(ref);
+    if (!waiter) return;
+    pending.delete(ref);
+    if (error) waiter.reject(error); else waiter.resolve(data);
+  }
+
+  // Presence entries from a server that died without saying goodbye fade out.
+  setInterval(() => {
+    const cutoff = Date.now() - 65000;
+    let changed = false;
+    for (const [conn, entry] of presence) if (entry.seen < cutoff) { presence.delete(conn); changed = true; }
+    if (changed) renderPresence();
+  }, 10000);
+
+  applyRole();
+  renderStems();
+  renderMembers();
+  renderComments();
+  renderActivity();
+  connect();
+})();

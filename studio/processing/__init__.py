@@ -1,0 +1,1 @@
+"""Audio processing engine: pure numpy signal code, no Django imports."""

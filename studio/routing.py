@@ -1,0 +1,9 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from projects.consumers import ProjectConsumer
+
+websocket_urlpatterns = [
+    path("ws/projects/<int:project_id>/", ProjectConsumer.as_asgi()),
+]

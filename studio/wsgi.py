@@ -1,0 +1,8 @@
+"""WSGI entry point, for tools that want one; the studio itself runs on ASGI (Daphne)."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio.settings")
+application = get_wsgi_application()
