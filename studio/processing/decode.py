@@ -44,9 +44,10 @@ _FORMAT_ALIASES = {"WAVEX": "WAV", "RF64": "WAV"}
 _FLOAT_SUBTYPES = frozenset({"FLOAT", "DOUBLE"})
 _MAX_WRITE_CHANNELS = 256
 
-# No codec packs more than this many frames into one byte (digital silence in FLAC or Vorbis
-# stays well under 1,000): a header that claims more is lying.
-_MAX_FRAMES_PER_BYTE = 4_096
+# No codec packs more than this many frames into one byte: ten minutes of digital silence from
+# libsndfile takes about 470 frames per byte in Vorbis and 340 in FLAC, and Opus with DTX or
+# FLAC with 65,535-frame blocks stay under 10,000. A header that claims more is lying.
+_MAX_FRAMES_PER_BYTE = 65_536
 # An MP3 length header counts whole MPEG frames of 1,152 samples; allow two for encoder quirks.
 _MP3_SLACK_FRAMES = 2 * 1_152
 _HEAD_BYTES = 512
@@ -202,7 +203,8 @@ def read_blocks(
     ------
     AudioError
         As :func:`probe`, but without its channel, sample rate and duration limits. Errors are
-        raised while iterating; a truncated file raises after its last good block.
+        raised while iterating: a file cut short raises before the first block when its
+        container shows it, otherwise after its last good block.
     """
     _check_block_frames(block_frames)
     with _open(path) as source:
@@ -280,10 +282,22 @@ def write(
         raise ValueError(f"sample_rate must be positive, got {sample_rate} Hz")
     if chosen not in _FLOAT_SUBTYPES:
         frames = np.clip(frames, -1.0, 1.0)
+    name = os.fspath(path)
+    existed = os.path.exists(name)
+    try:
+        _write_blocks(name, frames, sample_rate=int(sample_rate), format=container, subtype=chosen)
+    except BaseException:
+        # libsndfile creates the file before refusing, e.g., MP3 at 96,000 Hz: leave no stub.
+        if not existed and os.path.exists(name):
+            os.remove(name)
+        raise
+
+
+def _write_blocks(
+    name: str, frames: np.ndarray, *, sample_rate: int, format: str, subtype: str
+) -> None:
     channels = frames.shape[1]
-    with sf.SoundFile(
-        os.fspath(path), "w", int(sample_rate), channels, subtype=chosen, format=container
-    ) as sound:
+    with sf.SoundFile(name, "w", sample_rate, channels, subtype=subtype, format=format) as sound:
         # In blocks: libsndfile's Vorbis encoder crashes on a single write of millions of frames.
         for start in range(0, len(frames), DEFAULT_BLOCK_FRAMES):
             sound.write(frames[start : start + DEFAULT_BLOCK_FRAMES])
@@ -405,6 +419,13 @@ def _reason(exc: sf.LibsndfileError) -> str:
 def _inspect(raw: BinaryIO, *, size: int) -> _Layout:
     """Name the format from the file's first bytes and check its container for truncation."""
     head = raw.read(_HEAD_BYTES)
+    tag_end = _id3v2_end(head)
+    if tag_end > size:
+        raise CorruptAudio(
+            f"This file is truncated: its ID3 tag alone declares {tag_end:,} bytes but the file "
+            f"holds only {size:,}; {_CUT_HINT}.",
+            code="truncated",
+        )
     family = _sniff(raw, head=head, size=size)
     if family is None:
         raise UnsupportedAudio(

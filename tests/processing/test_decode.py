@@ -150,6 +150,33 @@ def test_wav_variants_are_reported_as_wav(tmp_path, variant):
     assert (info.format, info.subtype, info.frames) == ("WAV", "PCM_24", 4_410)
 
 
+def test_mp3_with_id3_tags_at_both_ends_is_read(sine_file, raw_file):
+    path, signal = sine_file("MP3")
+    title = b"\x03Night Drive"
+    frame = b"TIT2" + syncsafe(len(title)) + b"\0\0" + title
+    body = frame + bytes(2_000)  # tag padding, as taggers leave
+    id3v2 = b"ID3\x04\0\0" + syncsafe(len(body)) + body
+    id3v1 = b"TAG" + b"Night Drive".ljust(30, b"\0") + bytes(94)
+
+    info = probe(raw_file("tagged.mp3", id3v2 + path.read_bytes() + id3v1))
+
+    assert (info.format, info.frames) == ("MP3", signal.shape[1])
+
+
+def test_wav_with_chunks_around_its_data_is_read(sine_file, raw_file):
+    path, signal = sine_file("WAV")
+    data = path.read_bytes()
+    at = data.index(b"data")
+    odd_chunk = b"JUNK" + struct.pack("<I", 3) + b"abc\0"  # odd size, then its pad byte
+    trailing = b"LIST" + struct.pack("<I", 12) + b"INFOISFT\0\0\0\0"
+    wav = data[:at] + odd_chunk + data[at:] + trailing
+    wav = wav[:4] + struct.pack("<I", len(wav) - 8) + wav[8:]
+
+    info = probe(raw_file("chunky.wav", wav))
+
+    assert info.frames == signal.shape[1]
+
+
 def test_file_exactly_at_the_duration_limit_is_accepted(sine_file):
     path, _ = sine_file("WAV")
 
@@ -179,6 +206,15 @@ def test_write_clips_integer_subtypes_to_full_scale(tmp_path):
     write(path, np.full((2, 100), 1.5), sample_rate=44_100, subtype="PCM_16")
 
     assert np.max(np.abs(load(path)[0])) <= 1.0
+
+
+def test_write_leaves_no_file_when_libsndfile_refuses(tmp_path):
+    path = tmp_path / "too-fast.mp3"
+
+    with pytest.raises(sf.LibsndfileError, match="sample rates"):
+        write(path, np.zeros((2, 100)), sample_rate=96_000, format="MP3")
+
+    assert not path.exists()
 
 
 def test_write_refuses_samples_by_channels_layout(tmp_path):
@@ -303,6 +339,19 @@ def test_truncated_mp3_is_corrupt(sine_file, cut, fraction):
 
     assert caught.value.code == "truncated"
     assert "truncated: its MP3 header declares" in caught.value.message
+
+
+def test_mp3_cut_inside_its_id3_tag_is_corrupt(sine_file, raw_file):
+    path, _ = sine_file("MP3")
+    cover_art = np.random.default_rng(SEED).bytes(100_000)
+    frame = b"APIC" + syncsafe(len(cover_art)) + b"\0\0" + cover_art
+    tagged = b"ID3\x04\0\0" + syncsafe(len(frame)) + frame + path.read_bytes()
+
+    with pytest.raises(CorruptAudio) as caught:
+        probe(raw_file("cut-in-tag.mp3", tagged[:50_000]))
+
+    assert caught.value.code == "truncated"
+    assert "its ID3 tag alone declares" in caught.value.message
 
 
 def test_mp3_without_length_header_cut_mid_frame_is_corrupt(mp3_without_length_header, cut):
@@ -491,6 +540,11 @@ def test_each_error_class_has_its_own_default_code():
     ]
 
     assert codes == ["unsupported", "corrupt", "too_long", "too_many_channels"]
+
+
+def syncsafe(n: int) -> bytes:
+    """An ID3v2 size: 28 bits in 4 bytes of 7 bits each."""
+    return bytes((n >> shift) & 0x7F for shift in (21, 14, 7, 0))
 
 
 def refuse_to_decode(*args, **kwargs):
