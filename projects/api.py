@@ -13,7 +13,9 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from ninja import File, NinjaAPI, Schema
+from ninja.errors import AuthenticationError, ValidationError
 from ninja.files import UploadedFile
+from ninja.responses import Status
 from ninja.security import HttpBearer
 
 from . import events, selectors, services
@@ -49,17 +51,42 @@ api = NinjaAPI(
 class Error(Schema):
     code: str
     message: str
+    detail: list[dict[str, Any]] | None = None
 
 
 class ErrorOut(Schema):
     error: Error
 
 
+def error_response(
+    request: HttpRequest, status: int, code: str, message: str, **extra: Any
+) -> HttpResponse:
+    body = {"error": {"code": code, "message": message, **extra}}
+    return api.create_response(request, body, status=status)
+
+
+@api.exception_handler(AuthenticationError)
+def unauthorized(request: HttpRequest, error: AuthenticationError) -> HttpResponse:
+    return error_response(
+        request,
+        401,
+        "unauthorized",
+        "Send 'Authorization: Bearer <token>' with a token from the API tokens page.",
+    )
+
+
+@api.exception_handler(ValidationError)
+def invalid_request(request: HttpRequest, error: ValidationError) -> HttpResponse:
+    problems = [
+        f"{'.'.join(str(part) for part in e['loc'][1:]) or 'body'}: {e['msg']}"
+        for e in error.errors
+    ]
+    return error_response(request, 422, "invalid_request", "; ".join(problems), detail=error.errors)
+
+
 @api.exception_handler(ServiceError)
 def service_error(request: HttpRequest, error: ServiceError) -> HttpResponse:
-    return api.create_response(
-        request, {"error": {"code": error.code, "message": error.message}}, status=error.status
-    )
+    return error_response(request, error.status, error.code, error.message)
 
 
 # --- Schemas -------------------------------------------------------------------------
@@ -147,7 +174,15 @@ class CommentOut(Schema):
     created_at: str
 
 
-ERRORS = {400: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 413: ErrorOut}
+ERRORS = {
+    400: ErrorOut,
+    401: ErrorOut,
+    403: ErrorOut,
+    404: ErrorOut,
+    409: ErrorOut,
+    413: ErrorOut,
+    422: ErrorOut,
+}
 
 
 def project_out(project: Any, role: str) -> dict[str, Any]:
@@ -177,9 +212,9 @@ def list_projects(request: HttpRequest) -> list[dict[str, Any]]:
 
 
 @api.post("/projects", response={201: ProjectOut, **ERRORS}, tags=["projects"])
-def create_project(request: HttpRequest, body: ProjectIn) -> tuple[int, dict[str, Any]]:
+def create_project(request: HttpRequest, body: ProjectIn) -> Status[Any]:
     project = services.project_create(user=request.user, name=body.name)
-    return 201, project_out(project, Role.OWNER)
+    return Status(201, project_out(project, Role.OWNER))
 
 
 @api.get("/projects/{project_id}", response={200: ProjectOut, **ERRORS}, tags=["projects"])
@@ -195,9 +230,9 @@ def rename_project(request: HttpRequest, project_id: int, body: ProjectIn) -> di
 
 
 @api.delete("/projects/{project_id}", response={204: None, **ERRORS}, tags=["projects"])
-def delete_project(request: HttpRequest, project_id: int) -> tuple[int, None]:
+def delete_project(request: HttpRequest, project_id: int) -> Status[Any]:
     services.project_delete(user=request.user, project_id=project_id)
-    return 204, None
+    return Status(204, None)
 
 
 # --- Members -------------------------------------------------------------------------
@@ -212,11 +247,11 @@ def list_members(request: HttpRequest, project_id: int) -> list[dict[str, Any]]:
 
 
 @api.post("/projects/{project_id}/members", response={201: MemberOut, **ERRORS}, tags=["members"])
-def invite_member(request: HttpRequest, project_id: int, body: MemberIn) -> tuple[int, Any]:
+def invite_member(request: HttpRequest, project_id: int, body: MemberIn) -> Status[Any]:
     membership = services.member_invite(
         user=request.user, project_id=project_id, who=body.who, role=body.role
     )
-    return 201, services.member_payload(membership)
+    return Status(201, services.member_payload(membership))
 
 
 @api.patch(
@@ -234,9 +269,9 @@ def change_role(request: HttpRequest, project_id: int, user_id: int, body: RoleI
 @api.delete(
     "/projects/{project_id}/members/{user_id}", response={204: None, **ERRORS}, tags=["members"]
 )
-def remove_member(request: HttpRequest, project_id: int, user_id: int) -> tuple[int, None]:
+def remove_member(request: HttpRequest, project_id: int, user_id: int) -> Status[Any]:
     services.member_remove(user=request.user, project_id=project_id, member_user_id=user_id)
-    return 204, None
+    return Status(204, None)
 
 
 # --- Stems ---------------------------------------------------------------------------
@@ -251,7 +286,7 @@ def list_stems(request: HttpRequest, project_id: int) -> list[dict[str, Any]]:
 @api.post("/projects/{project_id}/stems", response={201: StemOut, **ERRORS}, tags=["stems"])
 def upload_stem(
     request: HttpRequest, project_id: int, file: File[UploadedFile | None] = None
-) -> tuple[int, dict[str, Any]]:
+) -> Status[Any]:
     """Upload one audio file (multipart field ``file``): WAV, FLAC, AIFF, OGG Vorbis or MP3."""
     member_of(request, project_id, Role.EDITOR)
     raise_if_oversized(request)
@@ -267,7 +302,14 @@ def upload_stem(
             checksum=getattr(file, "sha256", None),
         ),
     )
-    return 201, services.stem_payload(stem)
+    return Status(201, services.stem_payload(stem))
+
+
+# Registered before the /stems/{stem_id} routes: that pattern would also match "order".
+@api.put("/projects/{project_id}/stems/order", response={200: OrderIn, **ERRORS}, tags=["stems"])
+def order_stems(request: HttpRequest, project_id: int, body: OrderIn) -> dict[str, Any]:
+    order = services.stem_reorder(user=request.user, project_id=project_id, order=body.order)
+    return {"order": order}
 
 
 @api.get(
@@ -293,15 +335,9 @@ def rename_stem(
 @api.delete(
     "/projects/{project_id}/stems/{stem_id}", response={204: None, **ERRORS}, tags=["stems"]
 )
-def delete_stem(request: HttpRequest, project_id: int, stem_id: int) -> tuple[int, None]:
+def delete_stem(request: HttpRequest, project_id: int, stem_id: int) -> Status[Any]:
     services.stem_delete(user=request.user, project_id=project_id, stem_id=stem_id)
-    return 204, None
-
-
-@api.put("/projects/{project_id}/stems/order", response={200: OrderIn, **ERRORS}, tags=["stems"])
-def order_stems(request: HttpRequest, project_id: int, body: OrderIn) -> dict[str, Any]:
-    order = services.stem_reorder(user=request.user, project_id=project_id, order=body.order)
-    return {"order": order}
+    return Status(204, None)
 
 
 @api.get(
@@ -329,7 +365,7 @@ def list_comments(request: HttpRequest, project_id: int) -> list[dict[str, Any]]
 @api.post(
     "/projects/{project_id}/comments", response={201: CommentOut, **ERRORS}, tags=["comments"]
 )
-def post_comment(request: HttpRequest, project_id: int, body: CommentIn) -> tuple[int, Any]:
+def post_comment(request: HttpRequest, project_id: int, body: CommentIn) -> Status[Any]:
     comment = services.comment_post(
         user=request.user,
         project_id=project_id,
@@ -337,7 +373,7 @@ def post_comment(request: HttpRequest, project_id: int, body: CommentIn) -> tupl
         stem_id=body.stem_id,
         at_s=body.at_s,
     )
-    return 201, services.comment_payload(comment)
+    return Status(201, services.comment_payload(comment))
 
 
 @api.get("/projects/{project_id}/events", response={200: list[EventOut], **ERRORS}, tags=["events"])

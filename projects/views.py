@@ -227,8 +227,10 @@ def member_remove(request: HttpRequest, project_id: int, user_id: int) -> HttpRe
 def stem_upload(request: HttpRequest, project_id: int) -> HttpResponse:
     """Add the files of a multipart POST (field ``file``) as stems; answers JSON."""
     services.membership_require(user=request.user, project_id=project_id, role=Role.EDITOR)
-    raise_if_oversized(request)
+    # Reading FILES runs the upload handlers, which note any file dropped at the limit;
+    # without it the check below would depend on a middleware having parsed the body.
     files = request.FILES.getlist("file")
+    raise_if_oversized(request)
     if not files:
         raise Invalid("Choose an audio file to upload.", code="no_file")
     created = []
@@ -274,6 +276,8 @@ def stem_move(request: HttpRequest, project_id: int, stem_id: int) -> HttpRespon
 @require_POST
 @door
 def stem_order(request: HttpRequest, project_id: int) -> HttpResponse:
+    # Who is asking comes before what they sent: an outsider gets 404 whatever the body.
+    services.membership_require(user=request.user, project_id=project_id, role=Role.EDITOR)
     try:
         order = json.loads(request.body or b"null").get("order")
     except (ValueError, AttributeError):

@@ -27,7 +27,11 @@ def in_ci() -> bool:
 
 @pytest.fixture(autouse=True)
 def media_dir(settings, tmp_path: Path) -> Path:
-    """Every test stores files in its own folder, so it can see exactly what is left."""
+    """Every test stores files in its own folder, so it can see exactly what is left.
+
+    Static URLs come straight from the source folders, so pages render without a
+    collectstatic manifest.
+    """
     media = tmp_path / "media"
     media.mkdir()
     settings.STORAGES = {
@@ -36,6 +40,7 @@ def media_dir(settings, tmp_path: Path) -> Path:
             "BACKEND": "django.core.files.storage.FileSystemStorage",
             "OPTIONS": {"location": media},
         },
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path)
     return media
