@@ -166,8 +166,9 @@ STATIC_URL = "/static/"
 STATIC_ROOT = Path(env_str("STUDIO_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
-# Uploads always stream to a temporary file on disk: a stem is never held whole in memory.
-FILE_UPLOAD_MAX_MEMORY_SIZE = 0
+# Uploads always stream to a temporary file on disk (the only upload handler is a
+# temporary-file one): a stem is never held whole in memory. See also studio/serve.py.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024  # also where the ASGI body spool rolls to disk
 FILE_UPLOAD_HANDLERS = ["projects.uploads.StemUploadHandler"]
 FILE_UPLOAD_TEMP_DIR = env_str("STUDIO_UPLOAD_TEMP_DIR") or None
 STUDIO_MAX_UPLOAD_MB = env_int("STUDIO_MAX_UPLOAD_MB", 1024)

@@ -46,10 +46,11 @@
     ({ PCM_16: "16-bit", PCM_24: "24-bit", PCM_32: "32-bit", FLOAT: "32-bit float", DOUBLE: "64-bit float", PCM_U8: "8-bit", PCM_S8: "8-bit" })[subtype] || subtype.toLowerCase();
 
   async function post(url, data) {
+    const encoded = data instanceof URLSearchParams || data instanceof FormData;
     const response = await fetch(url, {
       method: "POST",
-      headers: { "X-CSRFToken": csrfToken(), Accept: "application/json", ...(data instanceof FormData ? {} : { "Content-Type": "application/json" }) },
-      body: data instanceof FormData ? data : JSON.stringify(data),
+      headers: { "X-CSRFToken": csrfToken(), Accept: "application/json", ...(encoded ? {} : { "Content-Type": "application/json" }) },
+      body: encoded ? data : JSON.stringify(data),
       credentials: "same-origin",
     });
     const body = await response.json().catch(() => ({}));
@@ -57,11 +58,9 @@
     return body;
   }
 
-  function form(fields) {
-    const data = new FormData();
-    for (const [key, value] of Object.entries(fields)) data.append(key, value);
-    return data;
-  }
+  // Plain fields go URL-encoded, not as multipart: Daphne (Twisted) answers a bare 400
+  // to a multipart body without parts, which is what an empty FormData sends.
+  const form = (fields) => new URLSearchParams(fields);
 
   function flash(message, kind = "error") {
     let list = document.querySelector(".flash");
@@ -79,7 +78,9 @@
 
   function stemRow(stem, index) {
     const nameCell = el("td", { class: "stem-name" }, el("span", { class: "name" }, stem.name));
-    if (stem.name !== stem.original_name) nameCell.append(el("span", { class: "hint" }, stem.original_name));
+    // The file's name only says something new once the stem has been renamed.
+    const fileBase = stem.original_name.replace(/\.[^.]+$/, "");
+    if (stem.name !== fileBase && stem.name !== stem.original_name) nameCell.append(el("span", { class: "hint" }, stem.original_name));
     const actions = el("td", { class: "actions" },
       el("a", { href: stemUrl(stem, "download"), class: "button small", "aria-label": `Download ${stem.name}` }, "Download"));
     if (can("editor")) {
