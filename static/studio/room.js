@@ -356,6 +356,7 @@
   let retry = 0;
   let nextId = 1;
   let closedForGood = false;
+  let reconnectTimer = null;
   const pending = new Map();
 
   function setConn(stateName, text) {
@@ -394,20 +395,45 @@
         case "error": settle(data.ref, new Error(data.message)); if (data.ref == null) flash(data.message); break;
       }
     };
-    socket.onclose = (event) => {
-      for (const { reject } of pending.values()) reject(new Error("The connection dropped; try again."));
-      pending.clear();
-      presence.clear();
-      renderPresence();
-      if (closedForGood || event.code === 4403) {
-        setConn("closed", "Disconnected: you no longer have access to this project.");
-        return;
-      }
-      const delay = Math.min(10000, 500 * 2 ** retry++) * (0.75 + Math.random() / 2);
-      setConn("reconnecting", "Reconnecting…");
-      setTimeout(connect, delay);
-    };
+    socket.onclose = closed;
   }
+
+  function closed(event) {
+    for (const { reject } of pending.values()) reject(new Error("The connection dropped; try again."));
+    pending.clear();
+    presence.clear();
+    renderPresence();
+    if (closedForGood || event.code === 4403) {
+      setConn("closed", "Disconnected: you no longer have access to this project.");
+      return;
+    }
+    const delay = Math.min(10000, 500 * 2 ** retry++) * (0.75 + Math.random() / 2);
+    setConn("reconnecting", "Reconnecting…");
+    reconnectTimer = setTimeout(connect, delay);
+  }
+
+  // Back online: reconnect now instead of waiting out the backoff.
+  window.addEventListener("online", () => {
+    if (reconnectTimer && (!socket || socket.readyState === WebSocket.CLOSED)) {
+      clearTimeout(reconnectTimer);
+      reconnectTimer = null;
+      connect();
+    }
+  });
+
+  // A socket that died without closing (a sleeping laptop, a dropped proxy) is found
+  // by a ping that gets no answer, and replaced.
+  setInterval(async () => {
+    if (!socket || socket.readyState !== WebSocket.OPEN) return;
+    const probe = socket;
+    const timeout = setTimeout(() => {
+      probe.onclose = null; // a dead socket may take minutes to report its close
+      probe.close();
+      if (probe === socket) closed({ code: 1006 });
+    }, 10000);
+    try { await request({ type: "ping" }); } catch { /* onclose handles it */ }
+    clearTimeout(timeout);
+  }, 25000);
 
   function settle(ref, error, data) {
     const waiter = pending.get(ref);
