@@ -63,6 +63,7 @@ class SpectralFrames:
 
 
 FrameSink = Callable[[SpectralFrames], None]
+SampleSink = Callable[[np.ndarray], None]
 
 
 class SpectralFrontEnd:
@@ -76,13 +77,25 @@ class SpectralFrontEnd:
         1 or 2.
     sink : callable
         Called with each SpectralFrames run, in order.
+    samples_sink : callable, optional
+        Called with each block of the resampled mid signal (float32, shaped (n,), at
+        ANALYSIS_SAMPLE_RATE), in order, for features that need samples rather than
+        frames (e.g. a long-window spectrum for mains hum).
     """
 
-    def __init__(self, *, sample_rate: int, channels: int, sink: FrameSink) -> None:
+    def __init__(
+        self,
+        *,
+        sample_rate: int,
+        channels: int,
+        sink: FrameSink,
+        samples_sink: SampleSink | None = None,
+    ) -> None:
         if channels not in (1, 2):
             raise ValueError(f"the front end takes 1 or 2 channels, found {channels}")
         self.channels = channels
         self.sink = sink
+        self.samples_sink = samples_sink
         self.n_signals = 1 if channels == 1 else 2
         self.resamplers = [
             soxr.ResampleStream(sample_rate, ANALYSIS_SAMPLE_RATE, 1, dtype="float32")
@@ -111,7 +124,10 @@ class SpectralFrontEnd:
             r.resample_chunk(np.ascontiguousarray(s, dtype=np.float32), last=last)
             for r, s in zip(self.resamplers, signals, strict=True)
         ]
-        return np.stack(out).astype(np.float32, copy=False)
+        resampled = np.stack(out).astype(np.float32, copy=False)
+        if self.samples_sink is not None and resampled.shape[1]:
+            self.samples_sink(resampled[0])
+        return resampled
 
     def _consume(self, resampled: np.ndarray) -> None:
         buffer = np.concatenate([self.pending, resampled], axis=1)
