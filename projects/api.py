@@ -351,6 +351,52 @@ def download_stem(request: HttpRequest, project_id: int, stem_id: int) -> HttpRe
     return stem_file_response(stem)
 
 
+# --- Analyses ------------------------------------------------------------------------
+
+
+class AnalysisOut(Schema):
+    id: int
+    target: str
+    stem_id: int | None
+    label: str
+    status: str
+    progress: float
+    attempts: int
+    error: str
+    summary: dict[str, Any] | None
+    finished_at: str | None
+
+
+class AnalysisDetailOut(Schema):
+    analysis: AnalysisOut
+    report: dict[str, Any] | None
+
+
+@api.get(
+    "/projects/{project_id}/analyses",
+    response={200: list[AnalysisOut], **ERRORS},
+    tags=["analyses"],
+)
+def list_analyses(request: HttpRequest, project_id: int) -> list[dict[str, Any]]:
+    """Every stem's analysis and the mix's: status, progress and headline figures."""
+    member_of(request, project_id)
+    rows = selectors.project_analyses(project_id=project_id)
+    return [services.analysis_payload(a) for a in rows]
+
+
+@api.get(
+    "/projects/{project_id}/analyses/{analysis_id}",
+    response={200: AnalysisDetailOut, **ERRORS},
+    tags=["analyses"],
+)
+def get_analysis(request: HttpRequest, project_id: int, analysis_id: int) -> dict[str, Any]:
+    """One analysis with its whole report (loudness, rhythm, key, spectrum, stereo, ...)."""
+    analysis = services.analysis_get(
+        user=request.user, project_id=project_id, analysis_id=analysis_id
+    )
+    return {"analysis": services.analysis_payload(analysis), "report": analysis.report}
+
+
 # --- Comments and events -------------------------------------------------------------
 
 

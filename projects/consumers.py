@@ -43,6 +43,7 @@ class ProjectConsumer(AsyncWebsocketConsumer):
         except (NotFound, ValueError):
             await self.close(code=CLOSE_FORBIDDEN)
             return
+        events.remember_server_loop(asyncio.get_running_loop())
         self.group = events.group_name(self.project_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
@@ -141,6 +142,11 @@ class ProjectConsumer(AsyncWebsocketConsumer):
             self.user.pk
         ):
             await self.close(code=CLOSE_FORBIDDEN)
+
+    async def project_notice(self, message: dict[str, Any]) -> None:
+        """Ephemeral news (job progress): sent on to live browsers, never replayed."""
+        if self.cursor is not None:
+            await self.send_json({"type": "notice", "notice": message["notice"]})
 
     async def project_deleted(self, message: dict[str, Any]) -> None:
         await self.send_json({"type": "project.deleted"})

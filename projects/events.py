@@ -9,6 +9,7 @@ broadcast is only ever a notification about a row that already exists.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -33,6 +34,11 @@ EVENT_SHAPES: dict[str, set[str]] = {
     "stem.deleted": {"stem"},
     "stem.reordered": {"order"},
     "comment.created": {"comment"},
+    "analysis.queued": {"analysis"},
+    "analysis.started": {"analysis"},
+    "analysis.done": {"analysis"},
+    "analysis.failed": {"analysis"},
+    "analysis.removed": {"analysis"},
 }
 
 
@@ -104,29 +110,77 @@ def describe(event: Event) -> str:
             return f"{who} reordered the stems"
         case "comment.created":
             return f"{who} commented"
+        case "analysis.queued" | "analysis.started" | "analysis.done" | "analysis.removed":
+            return _describe_analysis(event.type, payload["analysis"])
+        case "analysis.failed":
+            analysis = payload["analysis"]
+            return f"Analysis of {analysis['label']} failed: {analysis['error']}"
     return f"{who}: {event.type}"
+
+
+def _describe_analysis(type: str, analysis: dict[str, Any]) -> str:
+    label = analysis["label"]
+    return {
+        "analysis.queued": f"Analysis of {label} queued",
+        "analysis.started": f"Analysing {label}",
+        "analysis.done": f"Analysis of {label} done",
+        "analysis.removed": f"Analysis of {label} removed",
+    }[type]
+
+
+# The event loop of the server process, once a socket has connected. Worker threads
+# hand their broadcasts to it: the in-memory channel layer's queues belong to it.
+_server_loop: asyncio.AbstractEventLoop | None = None
+
+
+def remember_server_loop(loop: asyncio.AbstractEventLoop) -> None:
+    global _server_loop
+    _server_loop = loop
+
+
+def _group_send(project_id: int, message: dict[str, Any]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    send = layer.group_send(group_name(project_id), message)
+    loop = _server_loop
+    if loop is not None and loop.is_running() and not _on_loop(loop):
+        asyncio.run_coroutine_threadsafe(send, loop).result(timeout=10)
+    else:
+        async_to_sync(_await)(send)
+
+
+async def _await(coroutine: Any) -> Any:
+    return await coroutine
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
 
 
 def broadcast(project_id: int, message: dict[str, Any]) -> None:
     """Send an event to the project's group; a failure here loses nothing (the log has it)."""
-    layer = get_channel_layer()
-    if layer is None:
-        return
     try:
-        async_to_sync(layer.group_send)(
-            group_name(project_id), {"type": "project.event", "event": message}
-        )
+        _group_send(project_id, {"type": "project.event", "event": message})
     except Exception:  # the row is committed; reconnecting browsers replay it
         log.exception("broadcast of event %s in project %s failed", message["seq"], project_id)
 
 
+def notify(project_id: int, message: dict[str, Any]) -> None:
+    """Send an ephemeral notice (never logged, never replayed), such as job progress."""
+    try:
+        _group_send(project_id, {"type": "project.notice", "notice": message})
+    except Exception:
+        log.exception("notice to project %s failed", project_id)
+
+
 def notify_project_deleted(project_id: int) -> None:
     """Tell connected browsers that a project is gone (it has no log left to write to)."""
-    layer = get_channel_layer()
-    if layer is None:
-        return
     try:
-        async_to_sync(layer.group_send)(group_name(project_id), {"type": "project.deleted"})
+        _group_send(project_id, {"type": "project.deleted"})
     except Exception:
         log.exception("notice of deletion of project %s failed", project_id)
 

@@ -153,3 +153,48 @@ class ApiToken(models.Model):
     @staticmethod
     def hash_key(key: str) -> str:
         return hashlib.sha256(key.encode()).hexdigest()
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+MIX_TARGET = "mix"
+
+
+class Analysis(models.Model):
+    """The engine's report on one stem or on the project's mix, and the job that makes it.
+
+    ``target`` is ``stem:<id>`` or ``mix``; ``input_key`` says what the report was made
+    from (the stem's checksum, or the checksums of every stem for the mix) so a job
+    whose input changed while it ran is not taken for current.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="analyses")
+    stem = models.OneToOneField(
+        Stem, on_delete=models.CASCADE, null=True, blank=True, related_name="analysis"
+    )
+    target = models.CharField(max_length=32)
+    input_key = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    progress = models.FloatField(default=0.0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    worker = models.CharField(max_length=80, blank=True)
+    summary = models.JSONField(null=True, blank=True)
+    report = models.JSONField(null=True, blank=True)
+    queued_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "target"], name="one_analysis_per_target")
+        ]
+        indexes = [models.Index(fields=["status", "queued_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.target} {self.status}"

@@ -6,7 +6,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, QuerySet
 
 from .events import events_after
-from .models import Comment, Event, Membership, Project, Role, Stem
+from .models import Analysis, Comment, Event, Membership, Project, Role, Stem
 from .services import membership_require
 
 
@@ -47,3 +47,9 @@ def event_feed(
     """The events a member may read after a sequence number, oldest first."""
     membership_require(user=user, project_id=project_id, role=Role.VIEWER)
     return events_after(project_id=project_id, after_seq=after_seq, limit=limit)
+
+
+def project_analyses(*, project_id: int) -> list[Analysis]:
+    """The project's analyses without their reports (those are fetched one at a time)."""
+    rows = Analysis.objects.filter(project_id=project_id).select_related("stem")
+    return list(rows.defer("report").order_by("pk"))

@@ -24,6 +24,7 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
+from django.utils import timezone
 from django.utils.text import get_valid_filename
 
 from studio.processing import decode
@@ -31,7 +32,17 @@ from studio.processing.errors import AudioError
 
 from . import events
 from .errors import Conflict, Forbidden, Invalid, NotFound, TooLarge
-from .models import ApiToken, Comment, Membership, Project, Role, Stem
+from .models import (
+    MIX_TARGET,
+    Analysis,
+    ApiToken,
+    Comment,
+    JobStatus,
+    Membership,
+    Project,
+    Role,
+    Stem,
+)
 
 log = logging.getLogger(__name__)
 User = get_user_model()
@@ -351,6 +362,7 @@ def stem_upload(*, user: AbstractBaseUser, project_id: int, upload: Upload) -> S
                 actor=user,
                 payload={"stem": stem_payload(stem)},
             )
+            _queue_stem(project, stem)
     except BaseException as error:
         _delete_files([stem.file.name])
         if isinstance(error, IntegrityError):
@@ -438,6 +450,7 @@ def stem_delete(*, user: AbstractBaseUser, project_id: int, stem_id: int) -> Non
         name = stem.file.name
         stem.delete()
         events.record(project=stem.project, type="stem.deleted", actor=user, payload=payload)
+        _requeue_mix(stem.project)
         transaction.on_commit(lambda: _delete_files([name]))
 
 
@@ -519,3 +532,226 @@ def temporary_path_of(uploaded: Any) -> Path:
     if path is None:
         raise Invalid("The upload did not arrive as a file.", code="no_file")
     return Path(os.fspath(path()))
+
+
+# --- Analyses (the engine's jobs) ------------------------------------------------------
+
+MAX_ATTEMPTS = 3
+
+
+def analysis_label(analysis: Analysis) -> str:
+    if analysis.target == MIX_TARGET:
+        return "the mix"
+    return f"“{analysis.stem.name}”" if analysis.stem else "a stem"
+
+
+def analysis_payload(analysis: Analysis) -> dict[str, Any]:
+    return {
+        "id": analysis.pk,
+        "target": analysis.target,
+        "stem_id": analysis.stem_id,
+        "label": analysis_label(analysis),
+        "status": analysis.status,
+        "progress": round(analysis.progress, 3),
+        "attempts": analysis.attempts,
+        "error": analysis.error,
+        "summary": analysis.summary,
+        "finished_at": analysis.finished_at.isoformat() if analysis.finished_at else None,
+    }
+
+
+def _record_analysis(analysis: Analysis, type: str) -> None:
+    events.record(
+        project=analysis.project,
+        type=type,
+        actor=None,
+        payload={"analysis": analysis_payload(analysis)},
+    )
+
+
+def _queue(*, project: Project, target: str, stem: Stem | None, input_key: str) -> Analysis:
+    """(Re)queue the analysis of a target; must run inside a transaction."""
+    analysis, _ = Analysis.objects.update_or_create(
+        project=project,
+        target=target,
+        defaults={
+            "stem": stem,
+            "input_key": input_key,
+            "status": JobStatus.QUEUED,
+            "progress": 0.0,
+            "attempts": 0,
+            "error": "",
+            "summary": None,
+            "report": None,
+            "started_at": None,
+            "finished_at": None,
+        },
+    )
+    _record_analysis(analysis, "analysis.queued")
+    transaction.on_commit(jobs_wake)
+    return analysis
+
+
+def mix_input_key(project_id: int) -> str | None:
+    """What the mix is made of: a hash of its stems' checksums, or None without stems."""
+    checksums = list(
+        Stem.objects.filter(project_id=project_id).order_by("pk").values_list("checksum", flat=True)
+    )
+    if not checksums:
+        return None
+    return hashlib.sha256(",".join(checksums).encode()).hexdigest()
+
+
+def _requeue_mix(project: Project) -> None:
+    """Queue the mix analysis again after the stems changed (or drop it without stems)."""
+    key = mix_input_key(project.pk)
+    current = Analysis.objects.filter(project=project, target=MIX_TARGET).first()
+    if key is None:
+        if current is not None:
+            payload = {"analysis": analysis_payload(current)}
+            current.delete()
+            events.record(project=project, type="analysis.removed", actor=None, payload=payload)
+        return
+    if current is not None and current.input_key == key and current.status != JobStatus.FAILED:
+        return
+    _queue(project=project, target=MIX_TARGET, stem=None, input_key=key)
+
+
+def _queue_stem(project: Project, stem: Stem) -> None:
+    _queue(project=project, target=f"stem:{stem.pk}", stem=stem, input_key=stem.checksum)
+    _requeue_mix(project)
+
+
+def jobs_wake() -> None:
+    """Tell this process's job workers that there is work (others poll)."""
+    from . import jobs
+
+    jobs.wake()
+
+
+def analysis_claim(*, worker: str) -> Analysis | None:
+    """Take the oldest queued analysis for ``worker``: stems first, then mixes whose stems
+    are all analysed. A job that has already been tried MAX_ATTEMPTS times fails instead."""
+    with transaction.atomic():
+        queued = (
+            Analysis.objects.select_for_update(skip_locked=True)
+            .filter(status=JobStatus.QUEUED)
+            .select_related("project", "stem")
+            .order_by("queued_at", "pk")
+        )
+        analysis = queued.exclude(target=MIX_TARGET).first()
+        if analysis is None:
+            busy = Analysis.objects.filter(
+                status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
+            ).exclude(target=MIX_TARGET)
+            analysis = (
+                queued.filter(target=MIX_TARGET)
+                .exclude(project_id__in=busy.values("project_id"))
+                .first()
+            )
+        if analysis is None:
+            return None
+        if analysis.attempts >= MAX_ATTEMPTS:
+            _fail(analysis, f"Gave up after {MAX_ATTEMPTS} attempts: the worker stopped each time.")
+            return None
+        analysis.status = JobStatus.RUNNING
+        analysis.attempts += 1
+        analysis.worker = worker[:80]
+        analysis.progress = 0.0
+        analysis.started_at = timezone.now()
+        analysis.save()
+        _record_analysis(analysis, "analysis.started")
+    return analysis
+
+
+def analysis_progress(*, analysis: Analysis, progress: float) -> None:
+    """Note how far a running analysis is (0 to 1): kept on the row, sent live, not logged."""
+    Analysis.objects.filter(pk=analysis.pk, status=JobStatus.RUNNING).update(progress=progress)
+    events.notify(
+        analysis.project_id,
+        {"kind": "analysis.progress", "id": analysis.pk, "progress": round(progress, 3)},
+    )
+
+
+def analysis_finish(*, analysis: Analysis, report: dict[str, Any], summary: dict[str, Any]) -> bool:
+    """Store a finished report, unless the input changed while it ran (then it is queued
+    again already, and the result is dropped). Returns whether it was stored."""
+    with transaction.atomic():
+        current = (
+            Analysis.objects.select_for_update()
+            .select_related("project", "stem")
+            .filter(pk=analysis.pk, status=JobStatus.RUNNING, input_key=analysis.input_key)
+            .first()
+        )
+        if current is None:
+            return False
+        current.status = JobStatus.DONE
+        current.progress = 1.0
+        current.report = report
+        current.summary = summary
+        current.error = ""
+        current.finished_at = timezone.now()
+        current.save()
+        _record_analysis(current, "analysis.done")
+    return True
+
+
+def _fail(analysis: Analysis, error: str) -> None:
+    analysis.status = JobStatus.FAILED
+    analysis.error = error[:2000]
+    analysis.finished_at = timezone.now()
+    analysis.save()
+    _record_analysis(analysis, "analysis.failed")
+
+
+def analysis_fail(*, analysis: Analysis, error: str) -> None:
+    """Mark a running analysis failed with a reason people will read."""
+    with transaction.atomic():
+        current = (
+            Analysis.objects.select_for_update()
+            .select_related("project", "stem")
+            .filter(pk=analysis.pk, status=JobStatus.RUNNING, input_key=analysis.input_key)
+            .first()
+        )
+        if current is not None:
+            _fail(current, error)
+
+
+def analysis_recover() -> int:
+    """Put analyses left running by a process that stopped back in the queue."""
+    return Analysis.objects.filter(status=JobStatus.RUNNING).update(
+        status=JobStatus.QUEUED, progress=0.0
+    )
+
+
+def analysis_retry(*, user: AbstractBaseUser, project_id: int, analysis_id: int) -> Analysis:
+    """Queue a failed analysis again (editors)."""
+    membership_require(user=user, project_id=project_id, role=Role.EDITOR)
+    with transaction.atomic():
+        analysis = (
+            Analysis.objects.select_related("project", "stem")
+            .filter(pk=analysis_id, project_id=project_id)
+            .first()
+        )
+        if analysis is None:
+            raise NotFound("No such analysis in this project.", code="no_such_analysis")
+        if analysis.status != JobStatus.FAILED:
+            raise Conflict("Only a failed analysis can be retried.", code="not_failed")
+        return _queue(
+            project=analysis.project,
+            target=analysis.target,
+            stem=analysis.stem,
+            input_key=analysis.input_key,
+        )
+
+
+def analysis_get(*, user: AbstractBaseUser, project_id: int, analysis_id: int) -> Analysis:
+    membership_require(user=user, project_id=project_id, role=Role.VIEWER)
+    analysis = (
+        Analysis.objects.select_related("stem")
+        .filter(pk=analysis_id, project_id=project_id)
+        .first()
+    )
+    if analysis is None:
+        raise NotFound("No such analysis in this project.", code="no_such_analysis")
+    return analysis

@@ -46,4 +46,14 @@ urlpatterns = [
         name="stem_download",
     ),
     path("projects/<int:project_id>/comments/", views.comment_post, name="comment_post"),
+    path(
+        "projects/<int:project_id>/analyses/<int:analysis_id>/",
+        views.analysis_detail,
+        name="analysis_detail",
+    ),
+    path(
+        "projects/<int:project_id>/analyses/<int:analysis_id>/retry/",
+        views.analysis_retry,
+        name="analysis_retry",
+    ),
 ]

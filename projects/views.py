@@ -138,6 +138,9 @@ def project_room(request: HttpRequest, project_id: int) -> HttpResponse:
         "activity": [
             events.serialize(e) for e in selectors.project_activity(project_id=project_id)
         ],
+        "analyses": [
+            services.analysis_payload(a) for a in selectors.project_analyses(project_id=project_id)
+        ],
         "max_upload_mb": settings.STUDIO_MAX_UPLOAD_MB,
     }
     context = {
@@ -327,4 +330,32 @@ def comment_post(request: HttpRequest, project_id: int) -> HttpResponse:
     )
     if wants_json(request):
         return JsonResponse({"comment": services.comment_payload(comment)}, status=201)
+    return back(request, reverse("project_room", args=[project_id]))
+
+
+# --- Analyses ------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+@door
+def analysis_detail(request: HttpRequest, project_id: int, analysis_id: int) -> HttpResponse:
+    """The whole report of one analysis, as JSON for the room's plots."""
+    analysis = services.analysis_get(
+        user=request.user, project_id=project_id, analysis_id=analysis_id
+    )
+    return JsonResponse(
+        {"analysis": services.analysis_payload(analysis), "report": analysis.report}
+    )
+
+
+@login_required
+@require_POST
+@door
+def analysis_retry(request: HttpRequest, project_id: int, analysis_id: int) -> HttpResponse:
+    analysis = services.analysis_retry(
+        user=request.user, project_id=project_id, analysis_id=analysis_id
+    )
+    if wants_json(request):
+        return JsonResponse({"analysis": services.analysis_payload(analysis)})
     return back(request, reverse("project_room", args=[project_id]))

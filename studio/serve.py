@@ -81,6 +81,15 @@ class SpooledBodyQueue(asyncio.Queue):
 
 
 class SpoolingServer(Server):
+    def run(self) -> None:
+        """Start the embedded job workers beside the web server, then serve."""
+        from django.conf import settings
+
+        from projects import jobs
+
+        jobs.start(workers=settings.STUDIO_WORKERS)
+        super().run()
+
     def create_application(self, protocol: Any, scope: dict[str, Any]) -> Any:
         """Start an application instance for a connection, fed by a SpooledBodyQueue."""
         if protocol not in self.connections:

@@ -199,6 +199,8 @@ USE_I18N = False
 USE_TZ = True
 
 STUDIO_DEMO = env_bool("STUDIO_DEMO", True)
+# Job worker threads in each server process (0: none, e.g. when separate workers run).
+STUDIO_WORKERS = env_int("STUDIO_WORKERS", 2)
 
 LOGGING = {
     "version": 1,

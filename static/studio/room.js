@@ -81,6 +81,7 @@
     // The file's name only says something new once the stem has been renamed.
     const fileBase = stem.original_name.replace(/\.[^.]+$/, "");
     if (stem.name !== fileBase && stem.name !== stem.original_name) nameCell.append(el("span", { class: "hint" }, stem.original_name));
+    nameCell.append(analysisLine(analysisOf(`stem:${stem.id}`)));
     const actions = el("td", { class: "actions" },
       el("a", { href: stemUrl(stem, "download"), class: "button small", "aria-label": `Download ${stem.name}` }, "Download"));
     if (can("editor")) {
@@ -102,6 +103,122 @@
       el("td", {}, stem.uploaded_by || "—"),
       actions,
     );
+  }
+
+  // --- Analyses ------------------------------------------------------------------------
+
+  const analysisOf = (target) => state.analyses.find((a) => a.target === target);
+  const figure = (value, digits, unit) => (value === null || value === undefined ? null : `${value.toFixed(digits)} ${unit}`);
+
+  function chips(summary) {
+    return [
+      figure(summary.integrated_lufs, 1, "LUFS"),
+      figure(summary.true_peak_dbtp, 1, "dBTP"),
+      summary.tempo_bpm ? `${Math.round(summary.tempo_bpm)} BPM` : null,
+      summary.key,
+      summary.role,
+    ].filter(Boolean).map((text) => el("span", { class: "chip" }, text));
+  }
+
+  function analysisLine(analysis) {
+    const line = el("div", { class: "analysis-line", "data-analysis": analysis ? analysis.id : "" });
+    if (!analysis) return line;
+    line.dataset.status = analysis.status;
+    if (analysis.status === "queued") line.append(el("span", { class: "muted" }, "Waiting to be analysed…"));
+    if (analysis.status === "running") {
+      const percent = Math.round(100 * analysis.progress);
+      line.append(el("progress", { max: 100, value: percent, "aria-label": `Analysis of ${analysis.label}` }),
+        el("span", { class: "muted percent" }, `analysing ${percent}%`));
+    }
+    if (analysis.status === "done" && analysis.summary) {
+      line.append(...chips(analysis.summary));
+      const issues = analysis.summary.issues || [];
+      if (issues.length) line.append(el("span", { class: "chip warn", title: issues.map((i) => i.message).join("\n") }, `${issues.length} issue${issues.length === 1 ? "" : "s"}`));
+      line.append(el("button", { type: "button", class: "small link", onclick: () => showAnalysis(analysis.id) }, "Details"));
+    }
+    if (analysis.status === "failed") {
+      line.append(el("span", { class: "error", role: "alert" }, `Analysis failed: ${analysis.error}`));
+      if (can("editor")) {
+        line.append(el("button", { type: "button", class: "small", onclick: async () => {
+          try { await post(`/projects/${projectId}/analyses/${analysis.id}/retry/`, form({})); } catch (error) { flash(error.message); }
+        } }, "Retry"));
+      }
+    }
+    return line;
+  }
+
+  function renderMix() {
+    const analysis = analysisOf("mix");
+    $("mix-card").hidden = !analysis;
+    if (analysis) $("mix-line").replaceChildren(analysisLine(analysis));
+  }
+
+  const FIGURES = [
+    ["Integrated loudness", (r) => figure(r.loudness.integrated_lufs, 1, "LUFS")],
+    ["Loudness range", (r) => figure(r.loudness.loudness_range_lu, 1, "LU")],
+    ["Momentary max", (r) => figure(r.loudness.momentary_max_lufs, 1, "LUFS")],
+    ["Short-term max", (r) => figure(r.loudness.short_term_max_lufs, 1, "LUFS")],
+    ["True peak", (r) => figure(r.loudness.true_peak_dbtp, 1, "dBTP")],
+    ["Sample peak", (r) => figure(r.loudness.sample_peak_dbfs, 1, "dBFS")],
+    ["RMS", (r) => figure(r.loudness.rms_dbfs, 1, "dBFS")],
+    ["Crest factor", (r) => figure(r.loudness.crest_factor_db, 1, "dB")],
+    ["Tempo", (r) => (r.rhythm.tempo_bpm ? `${r.rhythm.tempo_bpm.toFixed(1)} BPM (confidence ${Math.round(100 * r.rhythm.tempo_confidence)}%)` : "no steady pulse")],
+    ["Key", (r) => (r.tonality.key ? `${r.tonality.key} (${Math.round(100 * r.tonality.key_confidence)}%; else ${r.tonality.runner_up})` : "no clear key")],
+    ["Stereo correlation", (r) => figure(r.stereo.correlation, 2, "")],
+    ["Stereo width (side/mid)", (r) => figure(r.stereo.width, 2, "")],
+    ["Loudness lost in mono", (r) => figure(r.stereo.mono_fold_loss_lu, 1, "LU")],
+    ["Role", (r) => (r.role ? `${r.role.role} (${Math.round(100 * r.role.confidence)}%): ${r.role.reason}` : null)],
+  ];
+
+  let shownAnalysis = null;
+
+  async function showAnalysis(id) {
+    shownAnalysis = id;
+    const panel = $("analysis-panel");
+    panel.hidden = false;
+    $("analysis-title").textContent = "Loading the analysis…";
+    const response = await fetch(`/projects/${projectId}/analyses/${id}/`, { headers: { Accept: "application/json" } });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok || !body.report) { $("analysis-title").textContent = "This analysis is not available."; return; }
+    const report = body.report;
+    $("analysis-title").textContent = `Analysis of ${body.analysis.label}`;
+    $("analysis-figures").replaceChildren(...FIGURES.flatMap(([label, get]) => {
+      let value = null;
+      try { value = get(report); } catch { value = null; }
+      return value === null ? [] : [el("dt", {}, label), el("dd", {}, value)];
+    }));
+    const issues = (report.hygiene && report.hygiene.issues) || [];
+    $("analysis-issues").replaceChildren(...(issues.length ? issues.map((issue) => el("li", { class: `issue issue-${issue.severity || "info"}` }, issue.message))
+      : [el("li", { class: "muted" }, "No hygiene problems found: no clipping, hum, DC offset or long silences.")]));
+    panel.scrollIntoView({ behavior: "smooth", block: "start" });
+    requestAnimationFrame(() => {
+      StudioPlots.waveform($("plot-waveform"), report.peaks, report.duration_s);
+      StudioPlots.loudness($("plot-loudness"), report.loudness);
+      StudioPlots.spectrum($("plot-spectrum"), report.spectrum);
+      StudioPlots.chroma($("plot-chroma"), report.tonality);
+    });
+  }
+
+  $("analysis-close").addEventListener("click", () => { $("analysis-panel").hidden = true; shownAnalysis = null; });
+
+  function analysisChanged(analysis, removed = false) {
+    state.analyses = state.analyses.filter((a) => a.id !== analysis.id);
+    if (!removed) state.analyses.push(analysis);
+    renderStems();
+    renderMix();
+    if (shownAnalysis === analysis.id && (removed || analysis.status !== "done")) { $("analysis-panel").hidden = true; shownAnalysis = null; }
+    else if (shownAnalysis === analysis.id) showAnalysis(analysis.id);
+  }
+
+  function progressNotice(notice) {
+    const analysis = state.analyses.find((a) => a.id === notice.id);
+    if (!analysis || analysis.status !== "running") return;
+    analysis.progress = notice.progress;
+    for (const line of document.querySelectorAll(`.analysis-line[data-analysis="${notice.id}"]`)) {
+      const bar = line.querySelector("progress"), text = line.querySelector(".percent");
+      if (bar) bar.value = Math.round(100 * notice.progress);
+      if (text) text.textContent = `analysing ${Math.round(100 * notice.progress)}%`;
+    }
   }
 
   function renderStems() {
@@ -338,6 +455,11 @@
       if (p.member.user_id === state.me.id) { closedForGood = true; window.location = "/projects/"; }
     },
     "comment.created": (p) => { upsert(state.comments, p.comment); renderComments(); },
+    "analysis.queued": (p) => analysisChanged(p.analysis),
+    "analysis.started": (p) => analysisChanged(p.analysis),
+    "analysis.done": (p) => analysisChanged(p.analysis),
+    "analysis.failed": (p) => analysisChanged(p.analysis),
+    "analysis.removed": (p) => analysisChanged(p.analysis, true),
   };
 
   function apply(event) {
@@ -388,6 +510,7 @@
       switch (data.type) {
         case "hello": presence.clear(); setConn("live", "Live"); break;
         case "event": apply(data.event); break;
+        case "notice": if (data.notice.kind === "analysis.progress") progressNotice(data.notice); break;
         case "presence.join": presence.set(data.conn, { user: data.user, seen: Date.now() }); renderPresence(); break;
         case "presence.leave": presence.delete(data.conn); renderPresence(); break;
         case "project.deleted": closedForGood = true; alert("This project was deleted."); window.location = "/projects/"; break;
@@ -451,6 +574,7 @@
   }, 10000);
 
   applyRole();
+  renderMix();
   renderStems();
   renderMembers();
   renderComments();
