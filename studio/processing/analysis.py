@@ -26,12 +26,13 @@ from .loudness import LoudnessMeter, LoudnessReport
 from .mixdown import StemSource, mix_blocks, mix_format
 from .peaks import PeaksAnalyzer, WaveformPeaks
 from .rhythm import RhythmAnalyzer, RhythmReport
-from .role import RoleGuess, guess_role, role_features
+from .role import RoleGuess, SpectralShape, guess_role, role_features
 from .spectrum import SpectrumAnalyzer, SpectrumReport
 from .stereo import StereoAnalyzer, StereoReport
 from .tonality import TonalityAnalyzer, TonalityReport
 
 ENGINE_VERSION = "1"
+MAX_PEAKS_STORED = 16384
 Progress = Callable[[float], None]
 
 
@@ -66,8 +67,15 @@ class AnalysisReport:
             "stereo": self.stereo.to_dict(),
             "hygiene": self.hygiene.to_dict(),
             "role": self.role.to_dict() if self.role else None,
-            "peaks": self.peaks.to_dict(),
+            "peaks": self.peaks.to_dict(level_indices=self.display_levels()),
         }
+
+    def display_levels(self) -> tuple[int, ...]:
+        """The waveform levels worth storing for drawing: at most MAX_PEAKS_STORED peaks
+        each (a screen is a few thousand pixels wide), so an hour costs what a song does."""
+        levels = self.peaks.levels
+        kept = tuple(i for i, level in enumerate(levels) if level.n_peaks <= MAX_PEAKS_STORED)
+        return kept or (len(levels) - 1,)
 
     def summary(self) -> dict[str, Any]:
         """The headline figures, flat, as ``manage.py analyze --json`` prints them."""
@@ -115,12 +123,16 @@ class _Pipeline:
     def __init__(self, *, sample_rate: int, channels: int) -> None:
         self.sample_rate, self.channels = sample_rate, channels
         self.loudness = LoudnessMeter(sample_rate=sample_rate, channels=channels)
-        self.stereo = StereoAnalyzer(sample_rate=sample_rate, channels=channels)
+        # The stereo analyzer shares the loudness meter: it is fed the same blocks.
+        self.stereo = StereoAnalyzer(
+            sample_rate=sample_rate, channels=channels, loudness_meter=self.loudness
+        )
         self.hygiene = HygieneAnalyzer(sample_rate=sample_rate, channels=channels)
         self.peaks = PeaksAnalyzer(sample_rate=sample_rate, channels=channels)
         self.rhythm = RhythmAnalyzer()
         self.tonality = TonalityAnalyzer()
         self.spectrum = SpectrumAnalyzer()
+        self.shape = SpectralShape()
         self.front = SpectralFrontEnd(
             sample_rate=sample_rate,
             channels=channels,
@@ -133,6 +145,7 @@ class _Pipeline:
         self.rhythm.push(frames)
         self.tonality.push(frames)
         self.spectrum.push(frames)
+        self.shape.push(frames)
 
     def push(self, block: np.ndarray) -> None:
         self.loudness.push(block)
@@ -142,19 +155,15 @@ class _Pipeline:
         self.front.push(block)
         self.frames += block.shape[1]
 
-    def report(self, *, name: str, file_name: str | None) -> AnalysisReport:
+    def report(self, *, name: str, file_name: str | None, is_mix: bool) -> AnalysisReport:
         self.front.finish()
         loudness, spectrum = self.loudness.result(), self.spectrum.result()
         rhythm, tonality = self.rhythm.result(), self.tonality.result()
         stereo, hygiene = self.stereo.result(), self.hygiene.result()
-        features = role_features(
-            spectrum=spectrum,
-            loudness=loudness,
-            rhythm=rhythm,
-            tonality=tonality,
-            stereo=stereo,
-            hygiene=hygiene,
-        )
+        role = None
+        if not is_mix:
+            features = role_features(spectrum=spectrum, shape=self.shape.result(), stereo=stereo)
+            role = guess_role(features=features, file_name=file_name)
         return AnalysisReport(
             name=name,
             duration_s=self.frames / self.sample_rate,
@@ -166,7 +175,7 @@ class _Pipeline:
             spectrum=spectrum,
             stereo=stereo,
             hygiene=hygiene,
-            role=guess_role(features=features, file_name=file_name) if file_name else None,
+            role=role,
             peaks=self.peaks.result(),
         )
 
@@ -180,6 +189,7 @@ def _run(
     name: str,
     file_name: str | None,
     progress: Progress | None,
+    is_mix: bool = False,
 ) -> AnalysisReport:
     pipeline = _Pipeline(sample_rate=sample_rate, channels=channels)
     reported = 0.0
@@ -189,7 +199,7 @@ def _run(
         if progress and done - reported >= 0.05:
             progress(0.95 * done)
             reported = done
-    report = pipeline.report(name=name, file_name=file_name)
+    report = pipeline.report(name=name, file_name=file_name, is_mix=is_mix)
     if progress:
         progress(1.0)
     return report
@@ -246,6 +256,7 @@ def analyze_mix(
         name="Mix",
         file_name=None,
         progress=progress,
+        is_mix=True,
     )
 
 

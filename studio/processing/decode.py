@@ -432,11 +432,16 @@ def _inspect(raw: BinaryIO, *, size: int) -> _Layout:
             f"This is not an audio file the studio can read (found {_describe(head)}); "
             f"{_READ_HINT}."
         )
-    if family == "WAV":
-        _check_wav(raw, head=head, size=size)
-    elif family == "AIFF":
-        _check_aiff(raw, size=size)
-    elif family == "OGG":
+    try:
+        if family == "WAV":
+            _check_wav(raw, head=head, size=size)
+        elif family == "AIFF":
+            _check_aiff(raw, size=size)
+    except struct.error:
+        raise CorruptAudio(
+            f"This file's {family} header is cut short or damaged; {_CUT_HINT}.", code="truncated"
+        ) from None
+    if family == "OGG":
         _check_ogg(raw, size=size)
     elif family == "MP3":
         return _check_mp3(raw, head=head, size=size)

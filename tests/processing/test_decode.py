@@ -549,3 +549,14 @@ def syncsafe(n: int) -> bytes:
 
 def refuse_to_decode(*args, **kwargs):
     raise AssertionError("probe decoded a file it should have refused from its header")
+
+
+@pytest.mark.parametrize(
+    "data", [b"RIFF....WAVEfmt garbage", b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01"]
+)
+def test_wav_header_cut_inside_a_chunk_is_corrupt_not_a_crash(tmp_path, data):
+    path = tmp_path / "cut-header.wav"
+    path.write_bytes(data)
+    with pytest.raises(decode.CorruptAudio) as refused:
+        decode.probe(path)
+    assert "header" in str(refused.value)

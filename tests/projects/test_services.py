@@ -163,11 +163,13 @@ def test_mono_stem_at_22050_hz_is_accepted(project, bob, audio_file):
     assert (stem.channels, stem.sample_rate) == (1, 22050)
 
 
-def test_stem_upload_records_one_event(project, bob, audio_file):
+def test_stem_upload_records_the_stem_and_queues_its_analysis(project, bob, audio_file):
+    before = project.last_seq
     stem = services.stem_upload(user=bob, project_id=project.pk, upload=upload_of(audio_file()))
-    event = Event.objects.filter(project=project).latest("seq")
-    assert event.type == "stem.created" and event.payload["stem"]["id"] == stem.pk
-    assert event.actor == bob
+    rows = list(Event.objects.filter(project=project, seq__gt=before).order_by("seq"))
+    assert [e.type for e in rows] == ["stem.created", "analysis.queued", "analysis.queued"]
+    assert rows[0].payload["stem"]["id"] == stem.pk and rows[0].actor == bob
+    assert {e.payload["analysis"]["target"] for e in rows[1:]} == {f"stem:{stem.pk}", "mix"}
 
 
 def test_stems_are_placed_after_the_last(project, bob, audio_file):
@@ -296,7 +298,7 @@ def test_deleted_stem_file_leaves_storage(
     with django_capture_on_commit_callbacks(execute=True):
         services.stem_delete(user=bob, project_id=project.pk, stem_id=stem.pk)
     assert stored_files(media_dir) == []
-    assert event_types(project)[-1] == "stem.deleted"
+    assert event_types(project)[-2:] == ["stem.deleted", "analysis.removed"]
 
 
 def test_a_stem_of_another_project_is_not_found(project, alice, bob, audio_file):
