@@ -32,7 +32,7 @@
     for (let t = 0; t <= duration; t += step) {
       const x = left + ((right - left) * t) / duration;
       g.beginPath(); g.moveTo(x, 4); g.lineTo(x, bottom); g.stroke();
-      axisLabel(g, clock(t), x, bottom + 12, "center");
+      axisLabel(g, clock(t), Math.max(x, left + 12), bottom + 12, "center");
     }
   }
 

@@ -81,7 +81,6 @@
     // The file's name only says something new once the stem has been renamed.
     const fileBase = stem.original_name.replace(/\.[^.]+$/, "");
     if (stem.name !== fileBase && stem.name !== stem.original_name) nameCell.append(el("span", { class: "hint" }, stem.original_name));
-    nameCell.append(analysisLine(analysisOf(`stem:${stem.id}`)));
     const actions = el("td", { class: "actions" },
       el("a", { href: stemUrl(stem, "download"), class: "button small", "aria-label": `Download ${stem.name}` }, "Download"));
     if (can("editor")) {
@@ -92,7 +91,7 @@
         el("button", { type: "button", class: "small danger", "aria-label": `Delete ${stem.name}`, onclick: () => remove(stem) }, "Delete"),
       );
     }
-    return el("tr", { "data-stem": stem.id },
+    const row = el("tr", { "data-stem": stem.id, class: "stem-row" },
       el("td", { class: "muted" }, index + 1),
       nameCell,
       el("td", {}, `${stem.format} ${bitDepth(stem.subtype)}`),
@@ -103,6 +102,9 @@
       el("td", {}, stem.uploaded_by || "—"),
       actions,
     );
+    const analysis = el("tr", { class: "analysis-row", "data-analysis-of": stem.id },
+      el("td", {}), el("td", { colspan: 8 }, analysisLine(analysisOf(`stem:${stem.id}`))));
+    return [row, analysis];
   }
 
   // --- Analyses ------------------------------------------------------------------------
@@ -223,7 +225,7 @@
 
   function renderStems() {
     state.stems.sort((a, b) => a.position - b.position || a.id - b.id);
-    $("stem-rows").replaceChildren(...state.stems.map(stemRow));
+    $("stem-rows").replaceChildren(...state.stems.flatMap(stemRow));
     $("stem-count").textContent = state.stems.length ? `${state.stems.length} stem${state.stems.length === 1 ? "" : "s"}` : "";
     $("stems-empty").hidden = state.stems.length > 0;
     $("stems-empty-text").textContent = can("editor")
