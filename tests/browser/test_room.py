@@ -47,7 +47,7 @@ WIDTHS = """
 
 
 def stem_row(page: Page, name: str):
-    return page.locator("#stem-rows tr").filter(
+    return page.locator("#stem-rows tr.stem-row").filter(
         has=page.locator(".name", has_text=re.compile(rf"^{re.escape(name)}$"))
     )
 
@@ -104,7 +104,7 @@ def test_rename_and_delete_reach_the_other_browser(log_in, night_drive, wav, ser
     alice = open_room(log_in("alice"), night_drive.pk)
     bob = open_room(log_in("bob"), night_drive.pk)
     upload(alice, wav("snare.wav", frequency_hz=200.0), wav("bass.wav", frequency_hz=55.0))
-    expect(bob.locator("#stem-rows tr")).to_have_count(2)
+    expect(bob.locator("#stem-rows tr.stem-row")).to_have_count(2)
     expect(bob.locator("#stem-count")).to_have_text("2 stems")
     alice.screenshot(path=str(SCREENSHOTS / "room.png"))
 
@@ -127,7 +127,7 @@ def test_rename_and_delete_reach_the_other_browser(log_in, night_drive, wav, ser
     alice.once("dialog", accept)
     alice.get_by_role("button", name="Delete Snare, dry").click()
     expect(renamed).to_have_count(0)
-    expect(bob.locator("#stem-rows tr")).to_have_count(1)
+    expect(bob.locator("#stem-rows tr.stem-row")).to_have_count(1)
     expect(stem_row(bob, "bass")).to_be_visible()
     expect(bob.locator("#stem-count")).to_have_text("1 stem")
     expect(bob.locator("#activity")).to_contain_text("alice deleted the stem “Snare, dry”")
@@ -147,7 +147,7 @@ def test_bad_upload_shows_a_clear_error(log_in, night_drive, tmp_path):
     expect(row.get_by_role("alert")).to_have_text(
         re.compile(r"^“notes\.wav”: This is not an audio file the studio can read")
     )
-    expect(alice.locator("#stem-rows tr")).to_have_count(0)
+    expect(alice.locator("#stem-rows tr.stem-row")).to_have_count(0)
     expect(alice.locator("#stems-empty")).to_be_visible()
     assert not Stem.objects.filter(project=night_drive).exists()
 
@@ -238,7 +238,7 @@ def test_room_is_usable_on_a_phone(log_in, night_drive, wav):
     expect(alice.locator("#dropzone")).to_be_visible()
     expect(alice.locator("#dropzone")).to_be_in_viewport()
     upload(alice, wav("Lead vocal, comp 3 (final).wav"), wav("pad.wav", frequency_hz=330.0))
-    expect(alice.locator("#stem-rows tr")).to_have_count(2)
+    expect(alice.locator("#stem-rows tr.stem-row")).to_have_count(2)
     comment(alice, "Check this on the phone speaker too.")
 
     alice.screenshot(path=str(SCREENSHOTS / "room-phone.png"), full_page=True)
