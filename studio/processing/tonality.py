@@ -3,8 +3,8 @@
 :class:`TonalityAnalyzer` reads the :class:`~studio.processing.frontend.SpectralFrames` every
 feature shares (no second STFT) and reduces each frame at once to a 36-bin pitch-class vector;
 the spectra are never kept. What it keeps grows by 40 floats per column of 22 frames (about
-0.51 s): an hour of audio costs about 2 MB. The result does not depend on how the frames were
-cut into runs.
+0.51 s): an hour of audio is about 7,000 columns, 2.3 MB. The result does not depend on how
+the frames were cut into runs.
 
 Method
 ------
@@ -41,7 +41,8 @@ Method
    the evidence among the keys, so the shares of the winner and the runner-up follow the
    margin between their scores. Both are scaled down when the tonal clarity, the share of
    peak amplitude that is prominent and lasting pitch, is under :data:`FULL_CLARITY` (noise
-   and drums are near 0, notes near 1, a band with drums about 0.5). Below
+   and drums are near 0, notes near 1, a band with drums about 0.5), and when less than
+   :data:`FULL_EVIDENCE_S` seconds hold pitch (a few notes say little). Below
    :data:`MIN_CLARITY` the key is ``None``.
 """
 
@@ -78,8 +79,8 @@ PERSIST_FRAMES = 6
 COLUMN_FRAMES = 22
 CHROMA_HOP_S = COLUMN_FRAMES * HOP_SAMPLES / ANALYSIS_SAMPLE_RATE
 ENDING_S = 1.0
-# A column counts as sounding above this fraction of the mean sounding column's level.
-ENDING_LEVEL = 0.1
+# A column counts as sounding above this fraction of the mean pitched column's level.
+SOUNDING_LEVEL = 0.1
 
 # Krumhansl and Kessler (1982) probe-tone ratings, C major and C minor (Krumhansl 1990, Table 4.1).
 KRUMHANSL_MAJOR = (6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88)
@@ -89,12 +90,14 @@ TRIAD_MAJOR = (2.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0)
 TRIAD_MINOR = (2.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0)
 
 ENDING_WEIGHT = 0.5
-SOFTMAX_TEMPERATURE = 0.05
+SOFTMAX_TEMPERATURE = 0.12
 MIN_CLARITY = 0.1
 FULL_CLARITY = 0.4
+FULL_EVIDENCE_S = 10.0
 
-_K_LOW = math.floor(440.0 * 2.0 ** ((LOW_MIDI - 69) / 12) * N_FFT / ANALYSIS_SAMPLE_RATE)
-_K_HIGH = min(N_BINS - 2, math.ceil(HIGH_HZ * N_FFT / ANALYSIS_SAMPLE_RATE))
+# The bin nearest LOW_MIDI; the prominence looks 4 bins either side of a peak.
+_K_LOW = max(4, round(440.0 * 2.0 ** ((LOW_MIDI - 69) / 12) * N_FFT / ANALYSIS_SAMPLE_RATE))
+_K_HIGH = min(N_BINS - 5, math.ceil(HIGH_HZ * N_FFT / ANALYSIS_SAMPLE_RATE))
 _BINS = 12 * GRID_STEPS
 # Cell 0 (MIDI LOW_MIDI) lands in this pitch bin (bin 0 is C).
 _FIRST_BIN = (LOW_MIDI % 12) * GRID_STEPS
@@ -225,7 +228,8 @@ class TonalityAnalyzer:
         if not n:
             return
         grid, total, tuning = _pitch_grid(mid)
-        self._tuning += tuning
+        if math.isfinite(tuning.real) and math.isfinite(tuning.imag):
+            self._tuning += tuning
         clean = _suppress_overtones(grid)
         stacked = np.concatenate([self._history, clean])
         lasting = np.minimum(clean, _widen(stacked[:n]))
@@ -236,6 +240,8 @@ class TonalityAnalyzer:
         features[:, _BINS + 1] = grid.sum(axis=1)
         features[:, _BINS + 2] = clean.sum(axis=1)
         features[:, _BINS + 3] = lasting.sum(axis=1)
+        # Frames spoilt by NaN or infinity in the signal count as silence.
+        features[~np.isfinite(features).all(axis=1)] = 0.0
         self._pool(features, start_frame=frames.start_frame)
         self._next_frame += n
 
@@ -248,8 +254,10 @@ class TonalityAnalyzer:
         total = chroma.sum(axis=0)
         decision = _NO_KEY
         if clarity >= MIN_CLARITY and np.ptp(total) > 0:
-            scores = key_scores(chroma=total, ending=_ending_chroma(chroma))
-            decision = _decide(scores, clarity=clarity)
+            sounding = _sounding(chroma)
+            scores = key_scores(chroma=total, ending=_ending_chroma(chroma, sounding))
+            evidence_s = float(sounding.sum()) * CHROMA_HOP_S
+            decision = _decide(scores, clarity=clarity, evidence_s=evidence_s)
         mean = total / total.sum() if total.sum() > 0 else np.zeros(12)
         return TonalityReport(
             key=decision.key,
@@ -328,50 +336,54 @@ def _pitch_grid(mid: np.ndarray) -> tuple[np.ndarray, np.ndarray, complex]:
     amplitude of every peak of each frame, and the sum of ``weight * exp(2 pi i midi)`` over
     the peaks (for the tuning).
     """
-    n = mid.shape[1]
+    # Frames as rows: the front end's spectra are a transposed view, so this does not copy.
+    spectra = np.ascontiguousarray(mid.T)
+    n = spectra.shape[0]
+    centre = spectra[:, _K_LOW : _K_HIGH + 1]
+    below = spectra[:, _K_LOW - 1 : _K_HIGH]
+    above = spectra[:, _K_LOW + 1 : _K_HIGH + 2]
+    floor = np.maximum(spectra.max(axis=1) * 10.0 ** (-PEAK_RANGE_DB / 20.0), PEAK_FLOOR)
+    frames, bins = np.nonzero((centre > below) & (centre >= above) & (centre > floor[:, None]))
+    flat = spectra.reshape(-1)
+    at = frames * N_BINS + bins + _K_LOW
     tiny = np.float32(1e-30)
-    centre = mid[_K_LOW : _K_HIGH + 1]
-    below = mid[_K_LOW - 1 : _K_HIGH]
-    above = mid[_K_LOW + 1 : _K_HIGH + 2]
-    floor = np.maximum(mid.max(axis=0) * 10.0 ** (-PEAK_RANGE_DB / 20.0), PEAK_FLOOR)
-    bins, frames = np.nonzero((centre > below) & (centre >= above) & (centre > floor))
-    left = np.log(np.maximum(below[bins, frames], tiny))
-    top = np.log(centre[bins, frames])
-    right = np.log(np.maximum(above[bins, frames], tiny))
+    left = np.log(np.maximum(flat[at - 1], tiny))
+    top = np.log(flat[at])
+    right = np.log(np.maximum(flat[at + 1], tiny))
     curvature = np.minimum(left - 2.0 * top + right, -1e-6)
     offset = np.clip(0.5 * (left - right) / curvature, -0.5, 0.5)
     amplitude = np.exp(top - 0.25 * (left - right) * offset)
-    bins = bins + _K_LOW
-    weight = amplitude * _prominence(mid, bins=bins, frames=frames, top=top)
-    midi = 69.0 + 12.0 * np.log2((bins + offset) * (ANALYSIS_SAMPLE_RATE / N_FFT) / 440.0)
     total = np.bincount(frames, weights=amplitude, minlength=n)
-    tuning = complex(np.sum(weight * np.exp(2j * np.pi * midi)))
+    weight = amplitude * _prominence(flat, at=at, top=top)
+    keep = weight > 0
+    frames, weight = frames[keep], weight[keep]
+    midi = 69.0 + 12.0 * np.log2(
+        (bins[keep] + _K_LOW + offset[keep]) * np.float32(ANALYSIS_SAMPLE_RATE / N_FFT / 440.0)
+    )
+    turn = np.float32(2.0 * np.pi) * (midi - np.round(midi))
+    tuning = complex(np.dot(weight, np.cos(turn)), np.dot(weight, np.sin(turn)))
     position = (midi - LOW_MIDI) * GRID_STEPS
     cell = np.floor(position).astype(np.int64)
     fraction = position - cell
     inside = (cell >= 0) & (cell < GRID_SIZE - 1)
-    flat = frames[inside] * GRID_SIZE + cell[inside]
+    index = frames[inside] * GRID_SIZE + cell[inside]
     weight, fraction = weight[inside], fraction[inside]
-    grid = np.bincount(flat, weights=weight * (1.0 - fraction), minlength=n * GRID_SIZE)
-    grid += np.bincount(flat + 1, weights=weight * fraction, minlength=n * GRID_SIZE)
+    grid = np.bincount(index, weights=weight * (1.0 - fraction), minlength=n * GRID_SIZE)
+    grid += np.bincount(index + 1, weights=weight * fraction, minlength=n * GRID_SIZE)
     return grid.reshape(n, GRID_SIZE).astype(np.float32), total, tuning
 
 
-def _prominence(
-    mid: np.ndarray, *, bins: np.ndarray, frames: np.ndarray, top: np.ndarray
-) -> np.ndarray:
+def _prominence(flat: np.ndarray, *, at: np.ndarray, top: np.ndarray) -> np.ndarray:
     """0 to 1: how far each peak stands above the spectrum 3 and 4 bins away (step 1).
 
-    The quieter side is taken, so that a neighbouring partial on one side (close chord
-    voicings) does not hide a real peak.
+    ``flat`` holds the spectra frame after frame and ``at`` the peaks' indices in it. The
+    quieter side is taken, so that a neighbouring partial on one side (close chord voicings)
+    does not hide a real peak.
     """
-    last = N_BINS - 1
-    lower, upper = (
-        mid[np.clip(bins + a, 0, last), frames] + mid[np.clip(bins + b, 0, last), frames]
-        for a, b in ((-4, -3), (3, 4))
-    )
-    around = np.maximum(0.5 * np.minimum(lower, upper), 1e-30)
-    height_db = (20.0 / math.log(10.0)) * (top - np.log(around))
+    lower = flat[at - 4] + flat[at - 3]
+    upper = flat[at + 3] + flat[at + 4]
+    around = np.maximum(0.5 * np.minimum(lower, upper), np.float32(1e-30))
+    height_db = np.float32(20.0 / math.log(10.0)) * (top - np.log(around))
     low, high = PROMINENCE_DB
     return np.clip((height_db - low) / (high - low), 0.0, 1.0)
 
@@ -432,12 +444,19 @@ def _clarity(sums: np.ndarray) -> float:
     return min(1.0, prominent / total) * min(1.0, lasting / clean)
 
 
-def _ending_chroma(chroma: np.ndarray) -> np.ndarray:
-    """Chroma of the last ``ENDING_S`` seconds of sound, skipping trailing silence."""
+def _sounding(chroma: np.ndarray) -> np.ndarray:
+    """Which columns hold pitch at more than ``SOUNDING_LEVEL`` of the mean pitched column."""
     level = chroma.sum(axis=1)
     if not level.any():
+        return np.zeros(level.shape, dtype=bool)
+    return level > SOUNDING_LEVEL * level[level > 0].mean()
+
+
+def _ending_chroma(chroma: np.ndarray, sounding: np.ndarray) -> np.ndarray:
+    """Chroma of the last ``ENDING_S`` seconds of sound, skipping trailing silence."""
+    if not sounding.any():
         return np.zeros(12)
-    last = int(np.flatnonzero(level > ENDING_LEVEL * level[level > 0].mean())[-1])
+    last = int(np.flatnonzero(sounding)[-1])
     span = max(1, round(ENDING_S / CHROMA_HOP_S))
     return chroma[max(0, last + 1 - span) : last + 1].sum(axis=0)
 
@@ -463,12 +482,12 @@ class _Decision:
 _NO_KEY = _Decision(None, 0.0, None, 0.0, None, None)
 
 
-def _decide(scores: np.ndarray, *, clarity: float) -> _Decision:
-    """The best and second-best keys with their shares of a softmax, scaled by clarity."""
+def _decide(scores: np.ndarray, *, clarity: float, evidence_s: float) -> _Decision:
+    """The best and second-best keys with their shares of a softmax, scaled (step 7)."""
     order = np.argsort(-scores, kind="stable")
     shares = np.exp((scores - scores.max()) / SOFTMAX_TEMPERATURE)
     shares /= shares.sum()
-    scale = min(1.0, clarity / FULL_CLARITY)
+    scale = min(1.0, clarity / FULL_CLARITY) * min(1.0, evidence_s / FULL_EVIDENCE_S)
     best, second = int(order[0]), int(order[1])
     return _Decision(
         key=key_name(tonic=best % 12, mode=MODES[best // 12]),
