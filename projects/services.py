@@ -634,7 +634,7 @@ def analysis_claim(*, worker: str) -> Analysis | None:
     are all analysed. A job that has already been tried MAX_ATTEMPTS times fails instead."""
     with transaction.atomic():
         queued = (
-            Analysis.objects.select_for_update(skip_locked=True)
+            Analysis.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(status=JobStatus.QUEUED)
             .select_related("project", "stem")
             .order_by("queued_at", "pk")
@@ -678,7 +678,7 @@ def analysis_finish(*, analysis: Analysis, report: dict[str, Any], summary: dict
     again already, and the result is dropped). Returns whether it was stored."""
     with transaction.atomic():
         current = (
-            Analysis.objects.select_for_update()
+            Analysis.objects.select_for_update(of=("self",))
             .select_related("project", "stem")
             .filter(pk=analysis.pk, status=JobStatus.RUNNING, input_key=analysis.input_key)
             .first()
@@ -708,7 +708,7 @@ def analysis_fail(*, analysis: Analysis, error: str) -> None:
     """Mark a running analysis failed with a reason people will read."""
     with transaction.atomic():
         current = (
-            Analysis.objects.select_for_update()
+            Analysis.objects.select_for_update(of=("self",))
             .select_related("project", "stem")
             .filter(pk=analysis.pk, status=JobStatus.RUNNING, input_key=analysis.input_key)
             .first()
