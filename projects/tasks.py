@@ -14,10 +14,11 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from django.core.files.storage import default_storage
 
-from studio.processing.analysis import AnalysisReport, analyze_file, analyze_mix
+from studio.processing.analysis import run_in_worker
 from studio.processing.errors import AudioError
 
 from . import services
@@ -56,10 +57,14 @@ class ProgressReporter:
             services.analysis_progress(analysis=self.analysis, progress=fraction)
 
 
-def run_analysis(analysis: Analysis) -> None:
-    """Run one claimed analysis to the end: done with a report, or failed with a reason."""
+def run_analysis(analysis: Analysis, *, engine: Any = None) -> None:
+    """Run one claimed analysis to the end: done with a report, or failed with a reason.
+
+    ``engine`` is an optional ``jobs.EnginePool``: the audio work then runs in one of its
+    processes (no GIL shared with the web server), else in this thread.
+    """
     try:
-        report = _analyse(analysis)
+        report, summary = _analyse(analysis, engine)
     except AudioError as error:
         services.analysis_fail(analysis=analysis, error=str(error))
         return
@@ -70,16 +75,23 @@ def run_analysis(analysis: Analysis) -> None:
             error=f"The engine could not analyse this ({type(error).__name__}: {error}).",
         )
         return
-    services.analysis_finish(analysis=analysis, report=report.to_dict(), summary=report.summary())
+    services.analysis_finish(analysis=analysis, report=report, summary=summary)
 
 
-def _analyse(analysis: Analysis) -> AnalysisReport:
+def _analyse(analysis: Analysis, engine: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     progress = ProgressReporter(analysis)
-    if analysis.target != MIX_TARGET:
-        stem = analysis.stem
-        with local_file(stem.file.name) as path:
-            return analyze_file(path, name=stem.name, progress=progress, verify=False)
-    stems = list(Stem.objects.filter(project_id=analysis.project_id).order_by("pk"))
+    is_mix = analysis.target == MIX_TARGET
+    if is_mix:
+        names = list(
+            Stem.objects.filter(project_id=analysis.project_id)
+            .order_by("pk")
+            .values_list("file", flat=True)
+        )
+    else:
+        names = [analysis.stem.file.name]
+    name = None if is_mix else analysis.stem.name
     with contextlib.ExitStack() as stack:
-        paths = [stack.enter_context(local_file(s.file.name)) for s in stems]
-        return analyze_mix(paths, progress=progress)
+        paths = [str(stack.enter_context(local_file(n))) for n in names]
+        if engine is not None:
+            return engine.run(paths=paths, name=name, is_mix=is_mix, progress=progress)
+        return run_in_worker(paths=paths, name=name, is_mix=is_mix, progress=progress)

@@ -27,11 +27,15 @@ from .mixdown import StemSource, mix_blocks, mix_format
 from .peaks import PeaksAnalyzer, WaveformPeaks
 from .rhythm import RhythmAnalyzer, RhythmReport
 from .role import RoleGuess, SpectralShape, guess_role, role_features
+from .runtime import tune_allocator
 from .spectrum import SpectrumAnalyzer, SpectrumReport
 from .stereo import StereoAnalyzer, StereoReport
 from .tonality import TonalityAnalyzer, TonalityReport
 
 ENGINE_VERSION = "1"
+
+# Any process that runs the engine streams large blocks: keep their memory for reuse.
+tune_allocator()
 MAX_PEAKS_STORED = 16384
 Progress = Callable[[float], None]
 
@@ -274,3 +278,22 @@ def analyze_signal(
         file_name=file_name,
         progress=None,
     )
+
+
+def run_in_worker(
+    *, paths: Sequence[str], name: str | None, is_mix: bool, progress: Progress | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Analyse a stem (one path) or a mix and return plain data: the report and its summary
+    as dicts, ready to cross a process boundary or to be stored."""
+    if is_mix:
+        report = analyze_mix(paths, progress=progress)
+    else:
+        report = analyze_file(paths[0], name=name, progress=progress, verify=False)
+    return report.to_dict(), report.summary()
+
+
+def warm_up() -> None:
+    """Compile the engine's kernels once per process, so the first real job is not slow."""
+    t = np.arange(44100 * 4) / 44100
+    tone = (0.3 * np.sin(2 * np.pi * 220 * t) * (t % 0.5 < 0.1)).astype(np.float32)
+    analyze_signal(np.stack([tone, tone]), sample_rate=44100, file_name="warm-up.wav")

@@ -285,6 +285,9 @@ class LoudnessMeter:
         Weight of each channel (BS.1770-4 Table 3). Defaults to 1.0 for mono and stereo and to
         1.0, 1.0, 1.0, 1.41, 1.41 for 5 channels (L, R, C, Ls, Rs); other channel counts need
         explicit weights (0.0 leaves a channel, such as an LFE, out of the loudness).
+    true_peak : bool
+        Measure the true peak (default). False skips the 4x oversampling, most of the meter's
+        cost, for a meter that only needs loudness; its true peak then reads the sample peak.
 
     Raises
     ------
@@ -322,6 +325,7 @@ class LoudnessMeter:
         sample_rate: int,
         channels: int,
         channel_weights: Sequence[float] | None = None,
+        true_peak: bool = True,
     ) -> None:
         _check_int("sample_rate", sample_rate)
         _check_int("channels", channels)
@@ -347,7 +351,9 @@ class LoudnessMeter:
         self.sample_rate = sample_rate
         self.channels = channels
         self.channel_weights = weights
-        self.oversampling = true_peak_oversampling(sample_rate=sample_rate)
+        # Without true peak (a meter that only needs loudness) the report's true peak is the
+        # sample peak: the oversampling is most of a meter's cost.
+        self.oversampling = true_peak_oversampling(sample_rate=sample_rate) if true_peak else 1
         hop = round(sample_rate * HOP_S)
         self._chunk_frames = hop * max(1, math.ceil(_CHUNK_TARGET_FRAMES / hop))
         self._pending = np.zeros((channels, self._chunk_frames), dtype=np.float32)

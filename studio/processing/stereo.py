@@ -171,7 +171,9 @@ class StereoAnalyzer:
                 loudness_meter or LoudnessMeter(sample_rate=sample_rate, channels=2),
                 # (L + R) / 2 on both channels: one channel weighted 2 gives the same power
                 # sum (BS.1770-4 eq. 2) for half the filtering.
-                LoudnessMeter(sample_rate=sample_rate, channels=1, channel_weights=(2.0,)),
+                LoudnessMeter(
+                    sample_rate=sample_rate, channels=1, channel_weights=(2.0,), true_peak=False
+                ),
             )
 
     def push(self, block: np.ndarray) -> None:

@@ -200,3 +200,17 @@ def test_analyze_command_prints_one_json_line_per_file_and_names_the_bad_one(
     assert [line["path"] for line in lines] == [str(song_stems["drums"]), str(song_stems["bass"])]
     assert all(SUMMARY_KEYS | {"path"} <= set(line) for line in lines)
     assert "broken.wav" in err
+
+
+def test_engine_pool_analyses_in_another_process_and_passes_progress_on(song_stems):
+    pool = jobs.EnginePool(workers=1)
+    seen: list[float] = []
+    try:
+        report, summary = pool.run(
+            paths=[str(song_stems["bass"])], name="bass", is_mix=False, progress=seen.append
+        )
+    finally:
+        pool.executor.shutdown()
+        pool.manager.shutdown()
+    assert summary["role"] == "bass" and report["loudness"]["integrated_lufs"] < 0
+    assert seen and all(0 <= fraction <= 1 for fraction in seen)
