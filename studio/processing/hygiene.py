@@ -69,6 +69,7 @@ import numpy as np
 import soundfile as sf
 from scipy import fft as sp_fft
 
+from studio.processing.blocks import Rechunker, checked_block
 from studio.processing.decode import (
     DEFAULT_BLOCK_FRAMES,
     MAX_SAMPLE_RATE,
@@ -433,8 +434,7 @@ class HygieneAnalyzer:
         self.channels = channels
         window = round(NOISE_WINDOW_S * sample_rate)
         self._chunk_frames = window * max(1, _CHUNK_TARGET_FRAMES // window)
-        self._pending = np.zeros((channels, self._chunk_frames), dtype=np.float32)
-        self._filled = 0
+        self._chunks = Rechunker(channels=channels, chunk_frames=self._chunk_frames)
         self._levels = _LevelState(sample_rate=sample_rate, channels=channels, window=window)
         self._hum = _HumState()
 
@@ -455,26 +455,13 @@ class HygieneAnalyzer:
             If its shape does not match the channels, or it holds NaN or infinity (the analyzer
             is then left as it was).
         """
-        block = _checked(block, channels=self.channels)
+        block = checked_block(block, channels=self.channels)
         if not block.shape[1]:
             return
         if not np.isfinite(block.max()) or not np.isfinite(block.min()):
             raise ValueError("Expected finite samples, found NaN or infinity in the block.")
-        position, frames, chunk = 0, block.shape[1], self._chunk_frames
-        while position < frames:
-            if not self._filled and frames - position >= chunk:
-                self._levels.feed(block[:, position : position + chunk])
-                position += chunk
-                continue
-            take = min(chunk - self._filled, frames - position)
-            self._pending[:, self._filled : self._filled + take] = block[
-                :, position : position + take
-            ]
-            self._filled += take
-            position += take
-            if self._filled == chunk:
-                self._levels.feed(self._pending)
-                self._filled = 0
+        for chunk in self._chunks.chunks(block):
+            self._levels.feed(chunk)
 
     def push_analysis_samples(self, mid: np.ndarray) -> None:
         """Analyse the next block of the mid signal at ``ANALYSIS_SAMPLE_RATE``, for hum.
@@ -505,8 +492,8 @@ class HygieneAnalyzer:
     def result(self) -> HygieneReport:
         """Return the report for everything pushed so far; the analyzer can take more after."""
         levels = self._levels.copy()
-        if self._filled:
-            levels.feed(self._pending[:, : self._filled])
+        if self._chunks.partial.shape[1]:
+            levels.feed(self._chunks.partial)
         levels.close()
         hum, hum_checked = self._hum.result()
         return _report(levels, hum=hum, hum_checked=hum_checked, sample_rate=self.sample_rate)
@@ -1110,17 +1097,6 @@ def _check_int(name: str, value: object) -> None:
         raise TypeError(f"Expected {name} as an int, found {type(value).__name__}.")
 
 
-def _checked(block: np.ndarray, *, channels: int) -> np.ndarray:
-    if not isinstance(block, np.ndarray) or not np.issubdtype(block.dtype, np.floating):
-        found = block.dtype if isinstance(block, np.ndarray) else type(block).__name__
-        raise TypeError(f"Expected a float32 numpy array, found {found}.")
-    if block.ndim == 1 and channels == 1:
-        block = block[np.newaxis]
-    if block.ndim != 2 or block.shape[0] != channels:
-        raise ValueError(f"Expected a block shaped ({channels}, n_samples), found {block.shape}.")
-    return block.astype(np.float32, copy=False)
-
-
 # --------------------------------------------------------------------------- whole signals
 
 
@@ -1156,7 +1132,7 @@ def measure(
         raise ValueError(f"Expected a signal shaped (channels, n_samples), found {signal.shape}.")
     analyzer, front = _pipeline(sample_rate=sample_rate, channels=signal.shape[0])
     for start in range(0, signal.shape[1], block_frames):
-        block = _checked(signal[:, start : start + block_frames], channels=signal.shape[0])
+        block = checked_block(signal[:, start : start + block_frames], channels=signal.shape[0])
         analyzer.push(block)
         front.push(block)
     front.finish()

@@ -39,6 +39,7 @@ import soundfile as sf
 from scipy import fft as sp_fft
 from scipy import signal as sp_signal
 
+from studio.processing.blocks import Rechunker, checked_block
 from studio.processing.decode import (
     DEFAULT_BLOCK_FRAMES,
     MAX_SAMPLE_RATE,
@@ -356,8 +357,7 @@ class LoudnessMeter:
         self.oversampling = true_peak_oversampling(sample_rate=sample_rate) if true_peak else 1
         hop = round(sample_rate * HOP_S)
         self._chunk_frames = hop * max(1, math.ceil(_CHUNK_TARGET_FRAMES / hop))
-        self._pending = np.zeros((channels, self._chunk_frames), dtype=np.float32)
-        self._filled = 0
+        self._chunks = Rechunker(channels=channels, chunk_frames=self._chunk_frames)
         self._state = _State(
             sos=k_weighting_sos(sample_rate=sample_rate),
             weights=np.array(weights),
@@ -382,48 +382,22 @@ class LoudnessMeter:
         ValueError
             If its shape does not match the meter's channels, or it holds NaN or infinity.
         """
-        block = self._checked(block)
+        block = checked_block(block, channels=self.channels)
         if not block.shape[1]:
             return
         peaks = _abs_max(block)
         if not np.isfinite(peaks).all():
             raise ValueError("Expected finite samples, found NaN or infinity in the block.")
         self._state.sample_peak = np.maximum(self._state.sample_peak, peaks)
-        position, frames, chunk = 0, block.shape[1], self._chunk_frames
-        while position < frames:
-            if not self._filled and frames - position >= chunk:
-                self._state.feed(block[:, position : position + chunk])
-                position += chunk
-                continue
-            take = min(chunk - self._filled, frames - position)
-            self._pending[:, self._filled : self._filled + take] = block[
-                :, position : position + take
-            ]
-            self._filled += take
-            position += take
-            if self._filled == chunk:
-                self._state.feed(self._pending)
-                self._filled = 0
+        for chunk in self._chunks.chunks(block):
+            self._state.feed(chunk)
 
     def result(self) -> LoudnessReport:
         """Return the figures for everything pushed so far; the meter can take more after."""
         state = self._state.copy()
-        if self._filled:
-            state.feed(self._pending[:, : self._filled])
+        if self._chunks.partial.shape[1]:
+            state.feed(self._chunks.partial)
         return state.report(sample_rate=self.sample_rate)
-
-    def _checked(self, block: np.ndarray) -> np.ndarray:
-        if not isinstance(block, np.ndarray) or not np.issubdtype(block.dtype, np.floating):
-            found = block.dtype if isinstance(block, np.ndarray) else type(block).__name__
-            raise TypeError(f"Expected a float32 numpy array, found {found}.")
-        if block.ndim == 1 and self.channels == 1:
-            block = block[np.newaxis]
-        if block.ndim != 2 or block.shape[0] != self.channels:
-            raise ValueError(
-                f"Expected a block shaped ({self.channels}, n_samples), found {block.shape}."
-            )
-        # Round first, so that a float64 sample too large for float32 is caught as infinite.
-        return block.astype(np.float32, copy=False)
 
 
 class _State:

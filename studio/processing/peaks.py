@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import soundfile as sf
 
+from studio.processing.blocks import checked_block
 from studio.processing.decode import (
     DEFAULT_BLOCK_FRAMES,
     MAX_SAMPLE_RATE,
@@ -246,7 +247,7 @@ class PeaksAnalyzer:
             If its shape does not match the channels, or it holds NaN or infinity (the analyzer
             is then left as it was).
         """
-        block = _checked(block, channels=self.channels)
+        block = checked_block(block, channels=self.channels)
         n, base = block.shape[1], self.base_samples_per_peak
         if not n:
             return
@@ -341,17 +342,6 @@ def _coarser(finer: np.ndarray, reduce: np.ufunc) -> np.ndarray:
     # Repeating the last peak cannot change the reduction of its group.
     padded[:, n:] = finer[:, -1:] if n else 0
     return reduce.reduce(padded.reshape(channels, groups, LEVEL_FACTOR), axis=2)
-
-
-def _checked(block: np.ndarray, *, channels: int) -> np.ndarray:
-    if not isinstance(block, np.ndarray) or not np.issubdtype(block.dtype, np.floating):
-        found = block.dtype if isinstance(block, np.ndarray) else type(block).__name__
-        raise TypeError(f"Expected a float32 numpy array, found {found}.")
-    if block.ndim == 1 and channels == 1:
-        block = block[np.newaxis]
-    if block.ndim != 2 or block.shape[0] != channels:
-        raise ValueError(f"Expected a block shaped ({channels}, n_samples), found {block.shape}.")
-    return block.astype(np.float32, copy=False)
 
 
 def waveform_peaks(
