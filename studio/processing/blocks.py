@@ -6,9 +6,51 @@ chunks of a fixed size so that their results do not depend on how the signal was
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import numpy as np
+import soundfile as sf
+
+from .decode import DEFAULT_BLOCK_FRAMES, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, read_blocks
+
+
+def check_int(name: str, value: object) -> None:
+    """Raise TypeError unless ``value`` is an int (a bool is not)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"Expected {name} as an int, found {type(value).__name__}.")
+
+
+def check_stream(*, sample_rate: object, channels: object) -> None:
+    """Raise unless the stream has an int sample rate the decoder takes and 1+ channels."""
+    check_int("sample_rate", sample_rate)
+    check_int("channels", channels)
+    if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+        raise ValueError(
+            f"Expected a sample rate of {MIN_SAMPLE_RATE:,} to {MAX_SAMPLE_RATE:,} Hz, "
+            f"found {sample_rate:,} Hz."
+        )
+    if channels < 1:
+        raise ValueError(f"Expected at least 1 channel, found {channels}.")
+
+
+def file_blocks(
+    path: str | os.PathLike[str], *, block_frames: int = DEFAULT_BLOCK_FRAMES
+) -> tuple[int, int, Iterator[np.ndarray]]:
+    """A file's sample rate (Hz), channel count and blocks, streamed by ``decode.read_blocks``.
+
+    The first block is read before anything else, so decode checks the file first and its
+    AudioError is what a caller sees for a bad file.
+    """
+    blocks = read_blocks(path, block_frames=block_frames)
+    first = next(blocks)
+    sample_rate = sf.info(os.fspath(path)).samplerate
+
+    def all_blocks() -> Iterator[np.ndarray]:
+        yield first
+        yield from blocks
+
+    return sample_rate, first.shape[0], all_blocks()
 
 
 def checked_block(block: np.ndarray, *, channels: int) -> np.ndarray:

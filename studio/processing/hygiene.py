@@ -66,15 +66,17 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
-import soundfile as sf
 from scipy import fft as sp_fft
 
-from studio.processing.blocks import Rechunker, checked_block
+from studio.processing.blocks import (
+    Rechunker,
+    check_int,
+    check_stream,
+    checked_block,
+    file_blocks,
+)
 from studio.processing.decode import (
     DEFAULT_BLOCK_FRAMES,
-    MAX_SAMPLE_RATE,
-    MIN_SAMPLE_RATE,
-    read_blocks,
 )
 from studio.processing.frontend import ANALYSIS_SAMPLE_RATE, SpectralFrontEnd
 
@@ -421,15 +423,7 @@ class HygieneAnalyzer:
     """
 
     def __init__(self, *, sample_rate: int, channels: int) -> None:
-        _check_int("sample_rate", sample_rate)
-        _check_int("channels", channels)
-        if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
-            raise ValueError(
-                f"Expected a sample rate of {MIN_SAMPLE_RATE:,} to {MAX_SAMPLE_RATE:,} Hz, "
-                f"found {sample_rate:,} Hz."
-            )
-        if channels < 1:
-            raise ValueError(f"Expected at least 1 channel, found {channels}.")
+        check_stream(sample_rate=sample_rate, channels=channels)
         self.sample_rate = sample_rate
         self.channels = channels
         window = round(NOISE_WINDOW_S * sample_rate)
@@ -1092,11 +1086,6 @@ def _to_db(value: float, *, scale: float) -> float | None:
 # --------------------------------------------------------------------------- validation
 
 
-def _check_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"Expected {name} as an int, found {type(value).__name__}.")
-
-
 # --------------------------------------------------------------------------- whole signals
 
 
@@ -1123,7 +1112,7 @@ def measure(
     """
     if not isinstance(signal, np.ndarray):
         raise TypeError(f"Expected a float32 numpy array, found {type(signal).__name__}.")
-    _check_int("block_frames", block_frames)
+    check_int("block_frames", block_frames)
     if block_frames < 1:
         raise ValueError(f"Expected block_frames of 1 or more, found {block_frames}.")
     if signal.ndim == 1:
@@ -1150,12 +1139,9 @@ def measure_file(
     AudioError
         As :func:`studio.processing.decode.read_blocks`.
     """
-    blocks = read_blocks(path, block_frames=block_frames)
-    first = next(blocks)  # decode checks the file before anything else reads it
-    analyzer, front = _pipeline(
-        sample_rate=sf.info(os.fspath(path)).samplerate, channels=first.shape[0]
-    )
-    for block in (first, *blocks):
+    sample_rate, channels, blocks = file_blocks(path, block_frames=block_frames)
+    analyzer, front = _pipeline(sample_rate=sample_rate, channels=channels)
+    for block in blocks:
         analyzer.push(block)
         front.push(block)
     front.finish()

@@ -35,16 +35,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
-import soundfile as sf
 from scipy import fft as sp_fft
 from scipy import signal as sp_signal
 
-from studio.processing.blocks import Rechunker, checked_block
+from studio.processing.blocks import (
+    Rechunker,
+    check_int,
+    check_stream,
+    checked_block,
+    file_blocks,
+)
 from studio.processing.decode import (
     DEFAULT_BLOCK_FRAMES,
-    MAX_SAMPLE_RATE,
-    MIN_SAMPLE_RATE,
-    read_blocks,
 )
 
 HOP_S = 0.1
@@ -328,15 +330,7 @@ class LoudnessMeter:
         channel_weights: Sequence[float] | None = None,
         true_peak: bool = True,
     ) -> None:
-        _check_int("sample_rate", sample_rate)
-        _check_int("channels", channels)
-        if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
-            raise ValueError(
-                f"Expected a sample rate of {MIN_SAMPLE_RATE:,} to {MAX_SAMPLE_RATE:,} Hz, "
-                f"found {sample_rate:,} Hz."
-            )
-        if channels < 1:
-            raise ValueError(f"Expected at least 1 channel, found {channels}.")
+        check_stream(sample_rate=sample_rate, channels=channels)
         if channel_weights is None:
             weights = default_channel_weights(channels=channels)
         else:
@@ -637,11 +631,6 @@ def _abs_max(block: np.ndarray) -> np.ndarray:
     return np.maximum(block.max(axis=1), -block.min(axis=1)).astype(np.float64)
 
 
-def _check_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"Expected {name} as an int, found {type(value).__name__}.")
-
-
 def measure(
     signal: np.ndarray,
     *,
@@ -673,7 +662,7 @@ def measure(
     """
     if not isinstance(signal, np.ndarray):
         raise TypeError(f"Expected a float32 numpy array, found {type(signal).__name__}.")
-    _check_int("block_frames", block_frames)
+    check_int("block_frames", block_frames)
     if block_frames < 1:
         raise ValueError(f"Expected block_frames of 1 or more, found {block_frames}.")
     if signal.ndim not in (1, 2):
@@ -713,14 +702,10 @@ def measure_file(
     AudioError
         As :func:`studio.processing.decode.read_blocks`.
     """
-    blocks = read_blocks(path, block_frames=block_frames)
-    first = next(blocks)  # decode checks the file before anything else reads it
+    sample_rate, channels, blocks = file_blocks(path, block_frames=block_frames)
     meter = LoudnessMeter(
-        sample_rate=sf.info(os.fspath(path)).samplerate,
-        channels=first.shape[0],
-        channel_weights=channel_weights,
+        sample_rate=sample_rate, channels=channels, channel_weights=channel_weights
     )
-    meter.push(first)
     for block in blocks:
         meter.push(block)
     return meter.result()

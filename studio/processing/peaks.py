@@ -24,14 +24,10 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
-import soundfile as sf
 
-from studio.processing.blocks import checked_block
+from studio.processing.blocks import check_int, check_stream, checked_block, file_blocks
 from studio.processing.decode import (
     DEFAULT_BLOCK_FRAMES,
-    MAX_SAMPLE_RATE,
-    MIN_SAMPLE_RATE,
-    read_blocks,
 )
 
 PEAK_SCALE = 127
@@ -203,20 +199,8 @@ class PeaksAnalyzer:
         channels: int,
         base_samples_per_peak: int = BASE_SAMPLES_PER_PEAK,
     ) -> None:
-        for name, value in (
-            ("sample_rate", sample_rate),
-            ("channels", channels),
-            ("base_samples_per_peak", base_samples_per_peak),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int | np.integer):
-                raise TypeError(f"Expected {name} as an int, found {type(value).__name__}.")
-        if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
-            raise ValueError(
-                f"Expected a sample rate of {MIN_SAMPLE_RATE:,} to {MAX_SAMPLE_RATE:,} Hz, "
-                f"found {sample_rate:,} Hz."
-            )
-        if channels < 1:
-            raise ValueError(f"Expected at least 1 channel, found {channels}.")
+        check_stream(sample_rate=sample_rate, channels=channels)
+        check_int("base_samples_per_peak", base_samples_per_peak)
         if base_samples_per_peak < 1:
             raise ValueError(
                 f"Expected base_samples_per_peak of 1 or more, found {base_samples_per_peak}."
@@ -399,13 +383,10 @@ def waveform_peaks_file(
     AudioError
         As :func:`studio.processing.decode.read_blocks`.
     """
-    blocks = read_blocks(path, block_frames=block_frames)
-    first = next(blocks)  # decode checks the file before anything else reads it
+    sample_rate, channels, blocks = file_blocks(path, block_frames=block_frames)
     analyzer = PeaksAnalyzer(
-        sample_rate=sf.info(os.fspath(path)).samplerate,
-        channels=first.shape[0],
-        base_samples_per_peak=base_samples_per_peak,
+        sample_rate=sample_rate, channels=channels, base_samples_per_peak=base_samples_per_peak
     )
-    for block in (first, *blocks):
+    for block in blocks:
         analyzer.push(block)
     return analyzer.result()
