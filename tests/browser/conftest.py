@@ -31,14 +31,13 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-import soundfile as sf
 from django.conf import settings as django_settings
 from django.db import connection, connections
 from playwright.sync_api import Browser, ConsoleMessage, Error, Page, expect, sync_playwright
 
 from projects import services
 from projects.models import Project, Role
-from tests.conftest import PASSWORD, in_ci, sine
+from tests.conftest import PASSWORD, in_ci
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -378,29 +377,15 @@ def off_the_loop(function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> 
 
 
 @pytest.fixture
-def wav(tmp_path: Path) -> Callable[..., Path]:
-    """Write a real WAV file for a person to upload: ``wav("kick.wav", frequency_hz=60)``."""
+def wav(audio_file: Callable[..., Path]) -> Callable[..., Path]:
+    """A real 24-bit WAV for a person to upload: ``wav("kick.wav", frequency_hz=60)``.
 
-    def write(
-        name: str,
-        *,
-        frequency_hz: float = 440.0,
-        duration_s: float = 1.0,
-        sample_rate: int = 44100,
-        channels: int = 2,
-        subtype: str = "PCM_24",
-    ) -> Path:
-        path = tmp_path / "uploads" / name
-        path.parent.mkdir(exist_ok=True)
-        signal = sine(
-            frequency_hz=frequency_hz,
-            duration_s=duration_s,
-            sample_rate=sample_rate,
-            channels=channels,
-            seed=int(frequency_hz),
-        )
-        sf.write(path, signal, sample_rate, subtype=subtype)
-        return path
+    The shared ``audio_file`` fixture, seeded by frequency so different tones differ.
+    """
+
+    def write(name: str, *, frequency_hz: float = 440.0, **options: Any) -> Path:
+        options.setdefault("subtype", "PCM_24")
+        return audio_file(name, frequency_hz=frequency_hz, seed=int(frequency_hz), **options)
 
     return write
 
