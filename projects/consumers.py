@@ -116,6 +116,8 @@ class ProjectConsumer(AsyncWebsocketConsumer):
             body=message.get("body"),
             stem_id=message.get("stem_id"),
             at_s=message.get("at_s"),
+            suggestion_id=message.get("suggestion_id"),
+            parent_id=message.get("parent_id"),
         )
         await self.send_json({"type": "ack", "ref": ref, "comment_id": comment.pk})
 

@@ -39,6 +39,13 @@ EVENT_SHAPES: dict[str, set[str]] = {
     "analysis.done": {"analysis"},
     "analysis.failed": {"analysis"},
     "analysis.removed": {"analysis"},
+    "suggestion.created": {"suggestion"},
+    "suggestion.updated": {"suggestion"},
+    "suggestion.superseded": {"suggestion"},
+    "suggestion.decided": {"suggestion"},
+    "suggestion.preview": {"suggestion"},
+    "mix.changed": {"mix", "change"},
+    "mix.masking": {"analysis_id"},
 }
 
 
@@ -115,7 +122,37 @@ def describe(event: Event) -> str:
         case "analysis.failed":
             analysis = payload["analysis"]
             return f"Analysis of {analysis['label']} failed: {analysis['error']}"
+        case (
+            "suggestion.created"
+            | "suggestion.updated"
+            | "suggestion.superseded"
+            | "suggestion.decided"
+            | "suggestion.preview"
+        ):
+            return _describe_suggestion(event.type, payload["suggestion"], who)
+        case "mix.changed":
+            return f"{who}: {payload['change']['summary']}"
+        case "mix.masking":
+            return "The engine mapped where the stems mask each other"
     return f"{who}: {event.type}"
+
+
+def _describe_suggestion(type: str, suggestion: dict[str, Any], who: str) -> str:
+    title = f"“{suggestion['title']}”"
+    if type == "suggestion.decided":
+        if suggestion["status"] == "proposed":
+            return f"{who} reopened the AI suggestion {title}"
+        return f"{who} {suggestion['status']} the AI suggestion {title}"
+    if type == "suggestion.preview":
+        status = suggestion["preview"]["status"]
+        if status == "queued":
+            return f"{who} asked for a preview of {title}"
+        return f"Preview of {title} {'ready' if status == 'done' else 'failed'}"
+    return {
+        "suggestion.created": f"The engine suggests {title}",
+        "suggestion.updated": f"The engine measured {title} again",
+        "suggestion.superseded": f"{title} no longer fits the stems: superseded",
+    }[type]
 
 
 def _describe_analysis(type: str, analysis: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import socket
 import threading
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from queue import Empty
@@ -23,9 +24,9 @@ from typing import Any
 
 from django.db import close_old_connections
 
-from studio.processing.analysis import run_in_worker, warm_up
+from studio.processing.analysis import warm_up
 
-from . import services, tasks
+from . import services, suggestions, tasks
 
 log = logging.getLogger(__name__)
 POLL_S = 3.0
@@ -53,16 +54,21 @@ class EnginePool:
             max_workers=self.workers, mp_context=self.context, initializer=warm_up
         )
 
-    def run(
-        self, *, paths: list[str], name: str | None, is_mix: bool, progress: Any
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
+    def call(
+        self, fn: Callable[..., Any], *, channel: str, on_message: Callable[[Any], None], **kwargs
+    ) -> Any:
+        """Run ``fn(**kwargs, <channel>=send)`` in an engine process; what it sends arrives
+        at ``on_message`` in this thread while it runs (progress, each suggestion)."""
         queue = self.manager.Queue()
-        future = self.executor.submit(
-            run_in_worker, paths=paths, name=name, is_mix=is_mix, progress=queue.put
-        )
+        future = self.executor.submit(fn, **kwargs, **{channel: queue.put})
         while not future.done():
             with contextlib.suppress(Empty):
-                progress(queue.get(timeout=0.25))
+                on_message(queue.get(timeout=0.1))
+        while True:  # what was sent just before the end
+            try:
+                on_message(queue.get_nowait())
+            except Empty:
+                break
         try:
             return future.result()
         except BrokenProcessPool:
@@ -71,12 +77,21 @@ class EnginePool:
 
 
 def run_next(*, worker: str = "inline", engine: EnginePool | None = None) -> bool:
-    """Claim and run one queued job. Returns whether there was one."""
+    """Claim and run one queued job: a preview someone waits for, else an analysis, else a
+    suggestion run. Returns whether there was one."""
+    preview = suggestions.preview_claim(worker=worker)
+    if preview is not None:
+        tasks.run_preview(preview, engine=engine)
+        return True
     analysis = services.analysis_claim(worker=worker)
-    if analysis is None:
-        return False
-    tasks.run_analysis(analysis, engine=engine)
-    return True
+    if analysis is not None:
+        tasks.run_analysis(analysis, engine=engine)
+        return True
+    run = suggestions.suggest_claim(worker=worker)
+    if run is not None:
+        tasks.run_suggestions(run, engine=engine)
+        return True
+    return False
 
 
 def run_until_idle(*, worker: str = "inline") -> int:

@@ -28,6 +28,9 @@ class Project(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     # The sequence number of the newest event; bumped under a row lock.
     last_seq = models.PositiveBigIntegerField(default=0)
+    # studio.processing.mixing.MixSettings as a dict; stems keyed by their id.
+    mix_settings = models.JSONField(default=dict)
+    mix_revision = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-updated_at"]
@@ -102,6 +105,12 @@ class Comment(models.Model):
         Stem, on_delete=models.SET_NULL, null=True, blank=True, related_name="comments"
     )
     at_s = models.FloatField(null=True, blank=True)
+    suggestion = models.ForeignKey(
+        "Suggestion", on_delete=models.CASCADE, null=True, blank=True, related_name="comments"
+    )
+    parent = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="replies"
+    )
     body = models.TextField(max_length=4000)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -186,6 +195,12 @@ class Analysis(models.Model):
     worker = models.CharField(max_length=80, blank=True)
     summary = models.JSONField(null=True, blank=True)
     report = models.JSONField(null=True, blank=True)
+    # The suggestion phase that follows a finished analysis: a job of its own, so that
+    # changed mix settings can ask for fresh suggestions without a new analysis.
+    suggest_status = models.CharField(max_length=16, choices=JobStatus.choices, blank=True)
+    suggest_key = models.CharField(max_length=64, blank=True)
+    suggest_error = models.TextField(blank=True)
+    masking = models.JSONField(null=True, blank=True)
     queued_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -198,3 +213,93 @@ class Analysis(models.Model):
 
     def __str__(self) -> str:
         return f"{self.target} {self.status}"
+
+
+class SuggestionStatus(models.TextChoices):
+    PROPOSED = "proposed", "Proposed"
+    ACCEPTED = "accepted", "Accepted"
+    REJECTED = "rejected", "Rejected"
+    SUPERSEDED = "superseded", "Superseded"
+
+
+class Suggestion(models.Model):
+    """A mixing move the engine proposed, its measured effect, and what people decided.
+
+    ``scope`` is the analysis it came from (``stem:<id>`` or ``mix``); ``fingerprint`` names
+    the problem (rule, stems, place), so a re-analysis that finds it again updates this row
+    instead of adding a copy, and one that no longer finds it marks it superseded.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="suggestions")
+    scope = models.CharField(max_length=32)
+    fingerprint = models.CharField(max_length=32)
+    kind = models.CharField(max_length=16)
+    code = models.CharField(max_length=32)
+    title = models.CharField(max_length=200)
+    reason = models.TextField()
+    stems = models.ManyToManyField(Stem, related_name="suggestions", blank=True)
+    move = models.JSONField(default=list)
+    measure = models.JSONField(default=dict)
+    detail = models.JSONField(default=dict)
+    preview_spec = models.JSONField(null=True, blank=True)
+    confidence = models.FloatField()
+    status = models.CharField(
+        max_length=16, choices=SuggestionStatus.choices, default=SuggestionStatus.PROPOSED
+    )
+    amount = models.PositiveSmallIntegerField(default=100, help_text="percent of the move")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # The preview: a job of its own (queued by a person, rendered by a worker).
+    preview_status = models.CharField(max_length=16, choices=JobStatus.choices, blank=True)
+    preview_amount = models.PositiveSmallIntegerField(default=100)
+    preview_files = models.JSONField(null=True, blank=True)
+    preview_error = models.TextField(blank=True)
+    preview_queued_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "fingerprint"], name="one_suggestion_per_problem"
+            )
+        ]
+        indexes = [models.Index(fields=["preview_status", "preview_queued_at"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class MixChange(models.Model):
+    """One change of a project's mix settings: by hand, by accepting a suggestion, or an undo.
+
+    ``before`` and ``after`` are whole ``MixSettings`` dicts, so any change can be undone and
+    every version of the mix can say where each of its settings came from.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="mix_changes")
+    revision = models.PositiveIntegerField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    suggestion = models.ForeignKey(
+        Suggestion, on_delete=models.SET_NULL, null=True, blank=True, related_name="changes"
+    )
+    action = models.CharField(max_length=16)  # accept, edit, undo
+    summary = models.CharField(max_length=300)
+    before = models.JSONField()
+    after = models.JSONField()
+    undone = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["revision"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "revision"], name="one_change_per_revision")
+        ]
+
+    def __str__(self) -> str:
+        return f"r{self.revision} {self.summary}"

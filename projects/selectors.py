@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Prefetch, QuerySet
 
 from .events import events_after
-from .models import Analysis, Comment, Event, Membership, Project, Role, Stem
+from .models import Analysis, Comment, Event, Membership, Project, Role, Stem, Suggestion
 from .services import membership_require
 
 
@@ -31,7 +31,22 @@ def project_stems(*, project_id: int) -> list[Stem]:
 
 
 def project_comments(*, project_id: int, limit: int = 200) -> list[Comment]:
-    rows = Comment.objects.filter(project_id=project_id).select_related("author", "stem")
+    """The project's own discussion (suggestion threads are read with their suggestion)."""
+    rows = Comment.objects.filter(project_id=project_id, suggestion__isnull=True)
+    rows = rows.select_related("author", "stem")
+    return list(rows.order_by("-created_at", "-id")[:limit])[::-1]
+
+
+def suggestion_feed(*, project_id: int, limit: int = 300) -> list[Suggestion]:
+    """The project's suggestions, newest last, with their stems, deciders and threads."""
+    rows = (
+        Suggestion.objects.filter(project_id=project_id)
+        .select_related("decided_by", "project")
+        .prefetch_related(
+            "stems",
+            Prefetch("comments", queryset=Comment.objects.select_related("author")),
+        )
+    )
     return list(rows.order_by("-created_at", "-id")[:limit])[::-1]
 
 
@@ -52,4 +67,4 @@ def event_feed(
 def project_analyses(*, project_id: int) -> list[Analysis]:
     """The project's analyses without their reports (those are fetched one at a time)."""
     rows = Analysis.objects.filter(project_id=project_id).select_related("stem")
-    return list(rows.defer("report").order_by("pk"))
+    return list(rows.defer("report", "masking").order_by("pk"))

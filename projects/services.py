@@ -42,6 +42,7 @@ from .models import (
     Project,
     Role,
     Stem,
+    Suggestion,
 )
 
 log = logging.getLogger(__name__)
@@ -448,10 +449,24 @@ def stem_delete(*, user: AbstractBaseUser, project_id: int, stem_id: int) -> Non
         stem = _stem_in(project_id, stem_id)
         payload = {"stem": stem_payload(stem)}
         name = stem.file.name
+        _forget_stem(stem)
         stem.delete()
         events.record(project=stem.project, type="stem.deleted", actor=user, payload=payload)
         _requeue_mix(stem.project)
         transaction.on_commit(lambda: _delete_files([name]))
+
+
+def _forget_stem(stem: Stem) -> None:
+    """Before a stem row goes: its open suggestions are superseded and its mix settings
+    dropped (history keeps them)."""
+    from .suggestions import supersede_stem
+
+    supersede_stem(stem)
+    project = Project.objects.select_for_update().get(pk=stem.project_id)
+    stems = (project.mix_settings or {}).get("stems") or {}
+    if str(stem.pk) in stems:
+        del stems[str(stem.pk)]
+        project.save(update_fields=["mix_settings"])
 
 
 # --- Comments ------------------------------------------------------------------------
@@ -462,10 +477,20 @@ def comment_payload(comment: Comment) -> dict[str, Any]:
         "id": comment.pk,
         "author": comment.author.get_username() if comment.author else None,
         "stem_id": comment.stem_id,
+        "suggestion_id": comment.suggestion_id,
+        "parent_id": comment.parent_id,
         "at_s": comment.at_s,
         "body": comment.body,
         "created_at": comment.created_at.isoformat(),
     }
+
+
+def _id_or_none(value: Any, *, what: str) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise Invalid(f"{what}_id must be a {what}'s id.", code=f"invalid_{what}")
+    return value
 
 
 def comment_post(
@@ -475,26 +500,40 @@ def comment_post(
     body: Any,
     stem_id: Any = None,
     at_s: Any = None,
+    suggestion_id: Any = None,
+    parent_id: Any = None,
 ) -> Comment:
-    """Add a remark to the project's discussion, optionally on a stem at a time in seconds."""
+    """Add a remark to the project's discussion, optionally on a stem at a time in seconds,
+    or to the thread of a suggestion (``suggestion_id``), optionally as a reply to one of
+    its comments (``parent_id``)."""
     membership_require(user=user, project_id=project_id, role=Role.COMMENTER)
     if not isinstance(body, str) or not body.strip():
         raise Invalid("Write something before posting.", code="empty_comment")
     if len(body) > COMMENT_MAX:
         raise Invalid(f"Keep a comment to {COMMENT_MAX} characters.", code="comment_too_long")
-    stem = None
-    if stem_id is not None:
-        if not isinstance(stem_id, int) or isinstance(stem_id, bool):
-            raise Invalid("stem_id must be a stem's id.", code="invalid_stem")
-        stem = _stem_in(project_id, stem_id)
+    stem_id = _id_or_none(stem_id, what="stem")
+    stem = _stem_in(project_id, stem_id) if stem_id is not None else None
     if at_s is not None:
         if not isinstance(at_s, int | float) or isinstance(at_s, bool) or not 0 <= at_s < 1e6:
             raise Invalid("at_s must be a time in seconds, 0 or more.", code="invalid_time")
         at_s = float(at_s)
+    suggestion_id = _id_or_none(suggestion_id, what="suggestion")
+    parent = _reply_target(project_id, suggestion_id, _id_or_none(parent_id, what="parent"))
+    if (
+        suggestion_id is not None
+        and not Suggestion.objects.filter(pk=suggestion_id, project_id=project_id).exists()
+    ):
+        raise NotFound("No such suggestion in this project.", code="no_such_suggestion")
     with transaction.atomic():
         project = Project.objects.get(pk=project_id)
         comment = Comment.objects.create(
-            project=project, author=user, stem=stem, at_s=at_s, body=body.strip()
+            project=project,
+            author=user,
+            stem=stem,
+            at_s=at_s,
+            suggestion_id=suggestion_id,
+            parent=parent,
+            body=body.strip(),
         )
         events.record(
             project=project,
@@ -503,6 +542,18 @@ def comment_post(
             payload={"comment": comment_payload(comment)},
         )
     return comment
+
+
+def _reply_target(project_id: int, suggestion_id: int | None, parent_id: int | None) -> Any:
+    """The comment a reply answers: it must be in the same thread."""
+    if parent_id is None:
+        return None
+    parent = Comment.objects.filter(
+        pk=parent_id, project_id=project_id, suggestion_id=suggestion_id
+    ).first()
+    if parent is None:
+        raise NotFound("No such comment in this thread to reply to.", code="no_such_comment")
+    return parent
 
 
 # --- API tokens ----------------------------------------------------------------------
@@ -585,6 +636,7 @@ def _queue(*, project: Project, target: str, stem: Stem | None, input_key: str) 
             "report": None,
             "started_at": None,
             "finished_at": None,
+            "suggest_status": "",
         },
     )
     _record_analysis(analysis, "analysis.queued")
@@ -691,8 +743,10 @@ def analysis_finish(*, analysis: Analysis, report: dict[str, Any], summary: dict
         current.summary = summary
         current.error = ""
         current.finished_at = timezone.now()
+        current.suggest_status = JobStatus.QUEUED  # the suggestion phase follows
         current.save()
         _record_analysis(current, "analysis.done")
+        transaction.on_commit(jobs_wake)
     return True
 
 
@@ -718,10 +772,14 @@ def analysis_fail(*, analysis: Analysis, error: str) -> None:
 
 
 def analysis_recover() -> int:
-    """Put analyses left running by a process that stopped back in the queue."""
-    return Analysis.objects.filter(status=JobStatus.RUNNING).update(
+    """Put analyses (and suggestion runs and previews) left running by a process that
+    stopped back in the queue."""
+    from .suggestions import suggest_recover
+
+    analyses = Analysis.objects.filter(status=JobStatus.RUNNING).update(
         status=JobStatus.QUEUED, progress=0.0
     )
+    return analyses + suggest_recover()
 
 
 def analysis_retry(*, user: AbstractBaseUser, project_id: int, analysis_id: int) -> Analysis:

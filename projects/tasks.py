@@ -1,4 +1,4 @@
-"""Background work: analyse a stem, analyse a project's mix.
+"""Background work: analyse a stem or the mix, suggest moves, render a preview.
 
 A door like the views: it fetches the input, runs the engine and hands the result
 (or the reason it failed) to a service. Failures are data: a stem that cannot be
@@ -12,17 +12,22 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from django.core.files import File
 from django.core.files.storage import default_storage
 
 from studio.processing.analysis import run_in_worker
 from studio.processing.errors import AudioError
+from studio.processing.mixing import MixSettings
+from studio.processing.preview import render_preview
+from studio.processing.suggest import PREVIEW_S, apply_move
+from studio.processing.suggest import run_suggestions as run_suggestions_in_worker
 
-from . import services
-from .models import MIX_TARGET, Analysis, Stem
+from . import services, suggestions
+from .models import MIX_TARGET, Analysis, JobStatus, Stem, Suggestion
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY_S = 0.5
@@ -92,6 +97,133 @@ def _analyse(analysis: Analysis, engine: Any) -> tuple[dict[str, Any], dict[str,
     name = None if is_mix else analysis.stem.name
     with contextlib.ExitStack() as stack:
         paths = [str(stack.enter_context(local_file(n))) for n in names]
-        if engine is not None:
-            return engine.run(paths=paths, name=name, is_mix=is_mix, progress=progress)
-        return run_in_worker(paths=paths, name=name, is_mix=is_mix, progress=progress)
+        kwargs = {"paths": paths, "name": name, "is_mix": is_mix}
+        return _engine_call(engine, run_in_worker, "progress", progress, kwargs)
+
+
+def _engine_call(
+    engine: Any, fn: Callable[..., Any], channel: str, on_message: Any, kwargs: dict[str, Any]
+) -> Any:
+    """``fn`` in one of the engine's processes when there is a pool, else in this thread."""
+    if engine is not None:
+        return engine.call(fn, channel=channel, on_message=on_message, **kwargs)
+    return fn(**kwargs, **{channel: on_message})
+
+
+def run_suggestions(analysis: Analysis, *, engine: Any = None) -> None:
+    """Run the suggestion rules after an analysis: each measured suggestion is published
+    the moment it exists; at the end, those not found again are superseded."""
+    try:
+        with contextlib.ExitStack() as stack:
+            kwargs = _suggestion_inputs(analysis, stack)
+            if kwargs is None:
+                suggestions.suggest_finish(analysis=analysis, fingerprints=[], masking=None)
+                return
+
+            def publish(candidate: dict[str, Any]) -> None:
+                suggestions.suggestion_publish(analysis=analysis, candidate=candidate)
+
+            result = _engine_call(engine, run_suggestions_in_worker, "emit", publish, kwargs)
+    except Exception as error:
+        log.exception("suggestions for analysis %s failed", analysis.pk)
+        suggestions.suggest_fail(analysis=analysis, error=f"{type(error).__name__}: {error}")
+        return
+    suggestions.suggest_finish(
+        analysis=analysis, fingerprints=result["fingerprints"], masking=result["masking"]
+    )
+
+
+def _suggestion_inputs(analysis: Analysis, stack: contextlib.ExitStack) -> dict[str, Any] | None:
+    """The plain data a suggestion run reads, with local paths kept open by ``stack``;
+    None when there is nothing to run on (no analysed stems)."""
+    mix = analysis.project.mix_settings or {}
+    settings = mix.get("stems") or {}
+    rows = Analysis.objects.filter(
+        project_id=analysis.project_id, status=JobStatus.DONE, stem__isnull=False
+    ).select_related("stem")
+    if analysis.target != MIX_TARGET:
+        rows = rows.filter(pk=analysis.pk)
+    stems = [
+        {
+            "key": str(row.stem_id),
+            "name": row.stem.name,
+            "path": str(stack.enter_context(local_file(row.stem.file.name))),
+            "report": row.report,
+            "settings": settings.get(str(row.stem_id)) or {},
+        }
+        for row in rows.order_by("stem__position", "pk")
+    ]
+    if not stems:
+        return None
+    return {
+        "scope": "mix" if analysis.target == MIX_TARGET else "stem",
+        "stems": stems,
+        "mix_report": analysis.report if analysis.target == MIX_TARGET else None,
+        "bus": mix.get("bus") or {},
+    }
+
+
+def run_preview(suggestion: Suggestion, *, engine: Any = None) -> None:
+    """Render a suggestion's preview (the excerpt without and with its move, matched in
+    loudness), store both files and say so."""
+    amount = suggestion.preview_amount
+    try:
+        files = _render_preview(suggestion, amount, engine)
+    except Exception as error:
+        log.exception("preview of suggestion %s failed", suggestion.pk)
+        suggestions.preview_finish(
+            suggestion=suggestion,
+            amount=amount,
+            files=None,
+            error=f"{type(error).__name__}: {error}",
+        )
+        return
+    if not suggestions.preview_finish(suggestion=suggestion, amount=amount, files=files):
+        _delete_stored([files["before"], files["after"]])
+
+
+def _render_preview(suggestion: Suggestion, amount: int, engine: Any) -> dict[str, Any]:
+    spec = suggestion.preview_spec or {}
+    mix = MixSettings.from_dict(suggestion.project.mix_settings)
+    moved = apply_move(mix, suggestion.move, amount=amount / 100, source="preview")
+    stems = list(Stem.objects.filter(project_id=suggestion.project_id).order_by("position", "pk"))
+    if spec.get("scope") == "stem":
+        stems = [s for s in stems if str(s.pk) == str(spec.get("stem"))]
+        bus_before = bus_after = {}
+    else:
+        stems = [s for s in stems if not mix.stem(str(s.pk)).mute]
+        bus_before, bus_after = mix.bus.to_dict(), moved.bus.to_dict()
+    if not stems:
+        raise RuntimeError("the stems this preview needs are gone")
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        kwargs = {
+            "paths": [str(stack.enter_context(local_file(s.file.name))) for s in stems],
+            "before": [mix.stem(str(s.pk)).to_dict() for s in stems],
+            "after": [moved.stem(str(s.pk)).to_dict() for s in stems],
+            "bus_before": bus_before,
+            "bus_after": bus_after,
+            "start_s": float(spec.get("start_s") or 0.0),
+            "duration_s": PREVIEW_S,
+            "out_before": str(tmp / "before.flac"),
+            "out_after": str(tmp / "after.flac"),
+        }
+        info = _engine_call(engine, _preview_in_worker, "progress", lambda _: None, kwargs)
+        stamp = f"{suggestion.pk}-{amount}-{int(time.time() * 1000)}"
+        names = {}
+        for which in ("before", "after"):
+            with open(tmp / f"{which}.flac", "rb") as handle:
+                names[which] = default_storage.save(
+                    f"previews/{suggestion.project_id}/{stamp}-{which}.flac", File(handle)
+                )
+    return names | {"info": info}
+
+
+def _preview_in_worker(progress: Any = None, **kwargs: Any) -> dict[str, Any]:
+    return render_preview(**kwargs)
+
+
+def _delete_stored(names: list[str]) -> None:
+    for name in names:
+        with contextlib.suppress(Exception):
+            default_storage.delete(name)

@@ -56,4 +56,23 @@ urlpatterns = [
         views.analysis_retry,
         name="analysis_retry",
     ),
+    path(
+        "projects/<int:project_id>/suggestions/<int:suggestion_id>/decide/",
+        views.suggestion_decide,
+        name="suggestion_decide",
+    ),
+    path(
+        "projects/<int:project_id>/suggestions/<int:suggestion_id>/preview/",
+        views.suggestion_preview,
+        name="suggestion_preview",
+    ),
+    path(
+        "projects/<int:project_id>/suggestions/<int:suggestion_id>/preview/<str:which>/",
+        views.suggestion_preview_file,
+        name="suggestion_preview_file",
+    ),
+    path("projects/<int:project_id>/mix/", views.mix_detail, name="mix_detail"),
+    path("projects/<int:project_id>/mix/bus/", views.mix_bus, name="mix_bus"),
+    path("projects/<int:project_id>/mix/undo/", views.mix_undo, name="mix_undo"),
+    path("projects/<int:project_id>/mix/stems/<int:stem_id>/", views.mix_stem, name="mix_stem"),
 ]

@@ -25,7 +25,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from . import events, selectors, services
+from . import events, selectors, services, suggestions
 from .errors import Forbidden, Invalid, NotFound, ServiceError
 from .forms import SignupForm
 from .models import ApiToken, Role
@@ -141,6 +141,11 @@ def project_room(request: HttpRequest, project_id: int) -> HttpResponse:
         "analyses": [
             services.analysis_payload(a) for a in selectors.project_analyses(project_id=project_id)
         ],
+        "suggestions": [
+            suggestions.suggestion_thread_payload(s)
+            for s in selectors.suggestion_feed(project_id=project_id)
+        ],
+        "mix": suggestions.mix_payload(project),
         "max_upload_mb": settings.STUDIO_MAX_UPLOAD_MB,
     }
     context = {
@@ -321,16 +326,142 @@ def stem_download(request: HttpRequest, project_id: int, stem_id: int) -> HttpRe
 @require_POST
 @door
 def comment_post(request: HttpRequest, project_id: int) -> HttpResponse:
-    stem_id = request.POST.get("stem_id") or None
     comment = services.comment_post(
         user=request.user,
         project_id=project_id,
         body=request.POST.get("body"),
-        stem_id=int(stem_id) if stem_id and stem_id.isdigit() else stem_id,
+        stem_id=_form_id(request, "stem_id"),
+        suggestion_id=_form_id(request, "suggestion_id"),
+        parent_id=_form_id(request, "parent_id"),
     )
     if wants_json(request):
         return JsonResponse({"comment": services.comment_payload(comment)}, status=201)
     return back(request, reverse("project_room", args=[project_id]))
+
+
+def _form_id(request: HttpRequest, name: str) -> Any:
+    """A posted id as an int (the service refuses anything else with a clear error)."""
+    value = request.POST.get(name) or None
+    return int(value) if value and value.isdigit() else value
+
+
+def _json_body(request: HttpRequest) -> dict[str, Any]:
+    """A JSON object posted as the body, or form fields as a dict."""
+    if request.content_type != "application/json":
+        return {key: request.POST.get(key) for key in request.POST}
+    try:
+        body = json.loads(request.body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise Invalid("The body is not valid JSON.", code="bad_json") from None
+    if not isinstance(body, dict):
+        raise Invalid("The body must be a JSON object.", code="bad_json")
+    return body
+
+
+def _int_field(value: Any, default: int) -> Any:
+    if value is None or value == "":
+        return default
+    return int(value) if isinstance(value, str) and value.isdigit() else value
+
+
+# --- Suggestions and the mix ----------------------------------------------------------
+
+
+@login_required
+@require_POST
+@door
+def suggestion_decide(request: HttpRequest, project_id: int, suggestion_id: int) -> HttpResponse:
+    body = _json_body(request)
+    suggestion = suggestions.suggestion_decide(
+        user=request.user,
+        project_id=project_id,
+        suggestion_id=suggestion_id,
+        decision=body.get("decision"),
+        amount=_int_field(body.get("amount"), 100),
+    )
+    if wants_json(request):
+        return JsonResponse({"suggestion": suggestions.suggestion_payload(suggestion)})
+    return back(request, reverse("project_room", args=[project_id]))
+
+
+@login_required
+@require_POST
+@door
+def suggestion_preview(request: HttpRequest, project_id: int, suggestion_id: int) -> HttpResponse:
+    body = _json_body(request)
+    suggestion = suggestions.suggestion_preview(
+        user=request.user,
+        project_id=project_id,
+        suggestion_id=suggestion_id,
+        amount=_int_field(body.get("amount"), 100),
+    )
+    return JsonResponse({"suggestion": suggestions.suggestion_payload(suggestion)}, status=202)
+
+
+@login_required
+@require_GET
+@door
+def suggestion_preview_file(
+    request: HttpRequest, project_id: int, suggestion_id: int, which: str
+) -> HttpResponse:
+    """One side of a rendered preview (``before`` or ``after``), for members only."""
+    suggestion = suggestions.suggestion_get(
+        user=request.user, project_id=project_id, suggestion_id=suggestion_id
+    )
+    files = suggestion.preview_files or {}
+    if which not in ("before", "after") or not files.get(which):
+        raise NotFound("This preview is not rendered.", code="no_preview")
+    handle = default_storage.open(files[which], "rb")
+    response = FileResponse(handle, content_type="audio/flac")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@login_required
+@require_GET
+@door
+def mix_detail(request: HttpRequest, project_id: int) -> HttpResponse:
+    membership = services.membership_require(
+        user=request.user, project_id=project_id, role=Role.VIEWER
+    )
+    return JsonResponse({"mix": suggestions.mix_payload(membership.project)})
+
+
+@login_required
+@require_POST
+@door
+def mix_stem(request: HttpRequest, project_id: int, stem_id: int) -> HttpResponse:
+    return _mix_changed(
+        request,
+        suggestions.mix_update(
+            user=request.user, project_id=project_id, stem_id=stem_id, settings=_json_body(request)
+        ),
+    )
+
+
+@login_required
+@require_POST
+@door
+def mix_bus(request: HttpRequest, project_id: int) -> HttpResponse:
+    return _mix_changed(
+        request,
+        suggestions.mix_update(
+            user=request.user, project_id=project_id, settings=_json_body(request)
+        ),
+    )
+
+
+@login_required
+@require_POST
+@door
+def mix_undo(request: HttpRequest, project_id: int) -> HttpResponse:
+    return _mix_changed(request, suggestions.mix_undo(user=request.user, project_id=project_id))
+
+
+def _mix_changed(request: HttpRequest, change: Any) -> HttpResponse:
+    if wants_json(request):
+        return JsonResponse({"mix": suggestions.mix_payload(change.project)})
+    return back(request, reverse("project_room", args=[change.project_id]))
 
 
 # --- Analyses ------------------------------------------------------------------------
@@ -345,7 +476,11 @@ def analysis_detail(request: HttpRequest, project_id: int, analysis_id: int) -> 
         user=request.user, project_id=project_id, analysis_id=analysis_id
     )
     return JsonResponse(
-        {"analysis": services.analysis_payload(analysis), "report": analysis.report}
+        {
+            "analysis": services.analysis_payload(analysis),
+            "report": analysis.report,
+            "masking": analysis.masking,
+        }
     )
 
 

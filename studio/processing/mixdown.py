@@ -49,7 +49,7 @@ def mix_format(sources: Sequence[StemSource]) -> tuple[int, int, int]:
     return sample_rate, channels, frames
 
 
-class _StemStream:
+class StemStream:
     """One stem's blocks at the mix rate and channel count, served in exact sizes."""
 
     def __init__(self, source: StemSource, *, sample_rate: int, channels: int) -> None:
@@ -111,7 +111,7 @@ def mix_blocks(
     gains = [1.0] * len(sources) if gains is None else list(gains)
     if len(gains) != len(sources):
         raise ValueError(f"expected {len(sources)} gains, found {len(gains)}")
-    streams = [_StemStream(s, sample_rate=sample_rate, channels=channels) for s in sources]
+    streams = [StemStream(s, sample_rate=sample_rate, channels=channels) for s in sources]
     done = 0
     while done < total:
         n = min(block_frames, total - done)

@@ -13,6 +13,7 @@ from projects import jobs, services
 from projects.errors import Conflict, Forbidden, NotFound
 from projects.models import MIX_TARGET, Analysis, Event, JobStatus
 from studio.processing import decode, synth
+from studio.processing.analysis import run_in_worker
 from tests.conftest import upload_of
 
 pytestmark = pytest.mark.django_db
@@ -74,9 +75,10 @@ def test_worker_analyses_stems_before_the_mix_and_logs_each_step(project, bob, s
     upload(project, bob, song_stems["bass"])
     project.refresh_from_db()
     seen = project.last_seq
-    assert jobs.run_until_idle() == 3
+    assert jobs.run_until_idle() == 6  # 3 analyses, each followed by its suggestion run
     analyses = {a.target: a for a in Analysis.objects.filter(project=project)}
     assert all(a.status == JobStatus.DONE for a in analyses.values())
+    assert all(a.suggest_status == JobStatus.DONE for a in analyses.values())
     order = [
         e.payload["analysis"]["target"]
         for e in Event.objects.filter(
@@ -206,8 +208,13 @@ def test_engine_pool_analyses_in_another_process_and_passes_progress_on(song_ste
     pool = jobs.EnginePool(workers=1)
     seen: list[float] = []
     try:
-        report, summary = pool.run(
-            paths=[str(song_stems["bass"])], name="bass", is_mix=False, progress=seen.append
+        report, summary = pool.call(
+            run_in_worker,
+            channel="progress",
+            on_message=seen.append,
+            paths=[str(song_stems["bass"])],
+            name="bass",
+            is_mix=False,
         )
     finally:
         pool.executor.shutdown()
