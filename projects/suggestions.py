@@ -70,6 +70,11 @@ def suggestion_payload(suggestion: Suggestion) -> dict[str, Any]:
             "status": suggestion.preview_status or None,
             "amount": suggestion.preview_amount,
             "error": suggestion.preview_error,
+            # Changes with every render, so that browsers never play a stale cached file.
+            "version": hashlib.sha256(
+                json.dumps(suggestion.preview_files, sort_keys=True).encode()
+            ).hexdigest()[:12],
+            "info": (suggestion.preview_files or {}).get("info"),
         },
     }
 

@@ -150,5 +150,38 @@
     }
   }
 
-  window.StudioPlots = { waveform, loudness, spectrum, chroma };
+  // Masking map: one strip per stem (low bands at the bottom), time left to right; the
+  // colour says how far the other stems together sit above (red) or below (clear) it, dB.
+  function masking(canvas, map) {
+    const rows = map.stems.length;
+    canvas.style.height = `${Math.max(80, rows * 46 + 18)}px`;
+    const { g, width, height } = setup(canvas);
+    const left = 90, right = width - 4, top = 2, bottom = height - 16;
+    const strip = (bottom - top) / rows;
+    const bands = map.band_centres_hz.length;
+    map.stems.forEach((stem, r) => {
+      const y0 = top + r * strip;
+      axisLabel(g, stem.name.slice(0, 14), left - 6, y0 + strip / 2, "right");
+      axisLabel(g, stem.role, left - 6, y0 + strip / 2 + 11, "right");
+      const columns = stem.db[0] ? stem.db[0].length : 0;
+      const cell = (right - left) / Math.max(1, columns);
+      const bandHeight = (strip - 3) / bands;
+      for (let b = 0; b < bands; b++) {
+        for (let t = 0; t < columns; t++) {
+          const v = stem.db[b][t];
+          if (v === null) continue;
+          const alpha = Math.max(0, Math.min(1, (v + 12) / 24)); // -12 dB clear .. +12 dB full
+          g.fillStyle = `rgba(194,65,12,${alpha.toFixed(3)})`;
+          g.fillRect(left + t * cell, y0 + strip - 3 - (b + 1) * bandHeight, Math.ceil(cell), Math.ceil(bandHeight));
+        }
+      }
+      g.strokeStyle = grid;
+      g.strokeRect(left, y0, right - left, strip - 3);
+    });
+    const columns = map.stems[0].db[0] ? map.stems[0].db[0].length : 0;
+    const duration = columns * (map.time_hop_s || 0);
+    if (duration) timeAxis(g, { left, right, bottom, duration });
+  }
+
+  window.StudioPlots = { waveform, loudness, spectrum, chroma, masking };
 })();

@@ -438,9 +438,9 @@
       $("project-name").textContent = p.project.name;
       document.title = `${p.project.name} · Studio`;
     },
-    "stem.created": (p) => { upsert(state.stems, p.stem); renderStems(); },
-    "stem.renamed": (p) => { upsert(state.stems, p.stem); renderStems(); renderComments(); },
-    "stem.deleted": (p) => { state.stems = state.stems.filter((s) => s.id !== p.stem.id); renderStems(); },
+    "stem.created": (p) => { upsert(state.stems, p.stem); renderStems(); mixing.stemsChanged(); },
+    "stem.renamed": (p) => { upsert(state.stems, p.stem); renderStems(); renderComments(); mixing.stemsChanged(); },
+    "stem.deleted": (p) => { state.stems = state.stems.filter((s) => s.id !== p.stem.id); renderStems(); mixing.stemsChanged(); },
     "stem.reordered": (p) => {
       for (const stem of state.stems) stem.position = p.order.indexOf(stem.id);
       renderStems();
@@ -448,7 +448,7 @@
     "member.added": (p) => { upsert(state.members, p.member, "user_id"); renderMembers(); },
     "member.role_changed": (p) => {
       upsert(state.members, p.member, "user_id");
-      if (p.member.user_id === state.me.id) { state.role = p.member.role; applyRole(); renderStems(); }
+      if (p.member.user_id === state.me.id) { state.role = p.member.role; applyRole(); renderStems(); mixing.stemsChanged(); }
       renderMembers();
     },
     "member.removed": (p) => {
@@ -456,7 +456,11 @@
       renderMembers();
       if (p.member.user_id === state.me.id) { closedForGood = true; window.location = "/projects/"; }
     },
-    "comment.created": (p) => { upsert(state.comments, p.comment); renderComments(); },
+    "comment.created": (p) => {
+      if (p.comment.suggestion_id) { mixing.commentOnSuggestion(p.comment); return; }
+      upsert(state.comments, p.comment);
+      renderComments();
+    },
     "analysis.queued": (p) => analysisChanged(p.analysis),
     "analysis.started": (p) => analysisChanged(p.analysis),
     "analysis.done": (p) => analysisChanged(p.analysis),
@@ -574,6 +578,10 @@
     for (const [conn, entry] of presence) if (entry.seen < cutoff) { presence.delete(conn); changed = true; }
     if (changed) renderPresence();
   }, 10000);
+
+  // The mixing part (suggestions, previews, mix settings) lives in mixing.js.
+  const mixing = window.StudioMixing({ state, el, post, flash, request, can, projectId, formatTime, $ });
+  Object.assign(handlers, mixing.handlers);
 
   applyRole();
   renderMix();

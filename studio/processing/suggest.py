@@ -924,6 +924,7 @@ def _balance_after(
     return abs(shifted[moved.key] - reference)
 
 
+TONAL_FIXABLE_DB = 15.0
 TONAL_RANGES = (
     # code, range in Hz, sign (+1: too much is the fault, -1: too little), threshold dB, words
     ("tonal.mud", (200.0, 500.0), 1, 3.0, "mud"),
@@ -938,8 +939,8 @@ def _tonal_rule(context: ProjectContext) -> Iterator[Suggestion]:
     for code, (low, high), sign, threshold, word in TONAL_RANGES:
         in_range = (low <= CENTRES_HZ) & (high >= CENTRES_HZ)
         before = _mix_deviation(context, {}, in_range)
-        if before is None or sign * before < threshold:
-            continue
+        if before is None or sign * before < threshold or abs(before) > TONAL_FIXABLE_DB:
+            continue  # far off the curve is the material's nature, not a fault EQ fixes
         stem = _main_contributor(context, in_range, boost=sign < 0)
         if stem is None:
             continue

@@ -1,0 +1,335 @@
+// The room's mixing part: the engine's suggestions (each labelled as AI, with its measured
+// effect, a loudness-matched preview, a decision and a thread), the project's mix settings
+// (edit and undo) and the masking map. room.js calls StudioMixing(room) with its helpers and
+// merges the event handlers this returns.
+(() => {
+  "use strict";
+
+  const KIND_NAMES = {
+    masking: "Masking", balance: "Balance", tonal: "Tone", stereo: "Stereo",
+    dynamics: "Dynamics", loudness: "Loudness", cleanup: "Cleanup",
+  };
+
+  window.StudioMixing = (room) => {
+    const { state, el, post, flash, request, can, projectId, formatTime, $ } = room;
+    state.suggestions = state.suggestions || [];
+    const previewAudio = new Map(); // suggestion id -> {before, after, showing}
+    const openThreads = new Set();
+
+    const url = (id, action) => `/projects/${projectId}/suggestions/${id}/${action}/`;
+    const stemName = (id) => (state.stems.find((s) => s.id === Number(id)) || { name: `stem ${id}` }).name;
+    const number = (value, digits = 1) => (value === null || value === undefined ? "—" : Number(value).toFixed(digits));
+
+    // --- One suggestion ----------------------------------------------------------------
+
+    function moveWords(op) {
+      const on = op.stem ? `${stemName(op.stem)}: ` : "Mix bus: ";
+      switch (op.op) {
+        case "eq": return `${on}EQ ${op.gain_db > 0 ? "+" : ""}${op.gain_db} dB at ${op.freq_hz >= 1000 ? `${(op.freq_hz / 1000).toFixed(1)} kHz` : `${Math.round(op.freq_hz)} Hz`}, Q ${op.q}`;
+        case "gain": return `${on}gain ${op.gain_db > 0 ? "+" : ""}${op.gain_db} dB`;
+        case "highpass": return `${on}high-pass at ${Math.round(op.freq_hz)} Hz (12 dB/oct)`;
+        case "mono_below": return `${on}mono below ${Math.round(op.freq_hz)} Hz`;
+        case "width": return `${on}stereo width ×${op.factor}`;
+        case "compressor": return `${on}compressor ${op.ratio}:1 above ${op.threshold_db} dBFS, attack ${op.attack_ms} ms, release ${op.release_ms} ms, make-up ${op.makeup_db} dB`;
+        case "gate": return `${on}gate below ${op.threshold_db} dBFS, ratio ${op.ratio}:1`;
+        case "bus": return `${on}gain ${op.gain_db > 0 ? "+" : ""}${op.gain_db} dB into a true-peak limiter at ${op.ceiling_dbtp} dBTP`;
+        case "advice": return `${on}re-record at ${op.times_s.slice(0, 8).map(([a]) => `${Math.floor(a / 60)}:${String(Math.floor(a % 60)).padStart(2, "0")}`).join(", ")}`;
+        default: return op.op;
+      }
+    }
+
+    function measureLine(measure) {
+      const after = measure.after === null ? "needs a person (no processing can do it)" : `${number(measure.after)} ${measure.unit}`;
+      return el("p", { class: "measure" },
+        el("span", { class: "muted" }, `${measure.label}: `),
+        el("strong", { class: "before" }, `${number(measure.before)} ${measure.unit}`), " → ",
+        el("strong", { class: "after" }, after),
+        el("span", { class: "muted" }, measure.after === null ? "" : " (measured on the engine's render)"));
+    }
+
+    function suggestionCard(s) {
+      const card = el("article", { class: `suggestion status-${s.status}`, "data-suggestion": s.id, "data-status": s.status, "data-code": s.code });
+      const head = el("div", { class: "suggestion-head" },
+        el("span", { class: "badge ai", title: "Proposed by the studio's audio engine, not by a person" }, "AI suggestion"),
+        el("span", { class: "chip" }, KIND_NAMES[s.kind] || s.kind),
+        el("span", { class: "muted" }, `confidence ${Math.round(100 * s.confidence)}%`),
+        statusLine(s));
+      card.append(head, el("h3", {}, s.title), measureLine(s.measure), el("p", { class: "reason" }, s.reason),
+        el("ul", { class: "move" }, ...s.move.map((op) => el("li", {}, moveWords(op)))));
+      if (s.status === "proposed") card.append(controls(s));
+      card.append(thread(s));
+      return card;
+    }
+
+    function statusLine(s) {
+      if (s.status === "proposed") return el("span", { class: "status" }, "open");
+      if (s.status === "superseded") return el("span", { class: "status muted" }, "superseded: the stems changed");
+      const who = s.decided_by || "someone";
+      const when = s.decided_at ? ` · ${formatTime(s.decided_at)}` : "";
+      const amount = s.status === "accepted" && s.amount !== 100 ? ` at ${s.amount}%` : "";
+      return el("span", { class: `status decided-${s.status}` }, `${s.status} by ${who}${amount}${when}`);
+    }
+
+    function controls(s) {
+      const box = el("div", { class: "suggestion-controls" });
+      const slider = el("input", { type: "range", min: 0, max: 100, step: 5, value: s.amount, "aria-label": `Amount of “${s.title}”`, class: "amount" });
+      const shown = el("output", {}, `${s.amount}%`);
+      slider.addEventListener("input", () => { shown.textContent = `${slider.value}%`; });
+      const amount = () => Number(slider.value);
+      if (s.preview.possible && can("commenter")) {
+        box.append(el("label", { class: "inline" }, "Amount ", slider, " ", shown), previewBox(s, amount));
+      } else if (can("editor")) {
+        box.append(el("label", { class: "inline" }, "Amount ", slider, " ", shown));
+      }
+      if (can("editor")) {
+        box.append(el("div", { class: "decide" },
+          el("button", { type: "button", class: "primary", onclick: () => decide(s, "accept", amount()) }, "Accept"),
+          el("button", { type: "button", onclick: () => decide(s, "reject", amount()) }, "Reject")));
+      } else if (can("commenter")) {
+        box.append(el("p", { class: "muted" }, "Editors decide; you can listen and discuss."));
+      }
+      return box;
+    }
+
+    async function decide(s, decision, amount) {
+      try { await post(url(s.id, "decide"), { decision, amount }); } catch (error) { flash(error.message); }
+    }
+
+    // --- Preview: the original and the move, matched in loudness, switched in place --------
+
+    function previewBox(s, amount) {
+      const box = el("div", { class: "preview", "data-preview": s.id });
+      const p = s.preview;
+      const askButton = el("button", { type: "button", onclick: async () => {
+        try { await post(url(s.id, "preview"), { amount: amount() }); } catch (error) { flash(error.message); }
+      } }, p.status === "done" ? "Render again at this amount" : "Preview");
+      if (p.status === "queued" || p.status === "running") {
+        box.append(el("span", { class: "muted rendering" }, `Rendering the preview at ${p.amount}%…`));
+      } else if (p.status === "failed") {
+        box.append(el("span", { class: "error" }, `The preview failed: ${p.error}`), askButton);
+      } else if (p.status === "done") {
+        box.append(player(s), askButton);
+      } else {
+        box.append(askButton);
+      }
+      return box;
+    }
+
+    function player(s) {
+      const stamp = encodeURIComponent(s.preview.version);
+      let audio = previewAudio.get(s.id);
+      if (!audio || audio.stamp !== stamp) {
+        if (audio) { audio.before.pause(); audio.after.pause(); }
+        audio = {
+          stamp,
+          before: new Audio(`${url(s.id, "preview")}before/?v=${stamp}`),
+          after: new Audio(`${url(s.id, "preview")}after/?v=${stamp}`),
+          showing: "after",
+        };
+        audio.before.preload = audio.after.preload = "auto";
+        audio.before.muted = true;
+        previewAudio.set(s.id, audio);
+      }
+      const side = el("button", { type: "button", class: "ab", "aria-pressed": audio.showing === "after" ? "true" : "false" });
+      const label = () => { side.textContent = audio.showing === "after" ? `Hearing: with the move (${s.preview.amount}%)` : "Hearing: original"; };
+      label();
+      side.addEventListener("click", () => {
+        audio.showing = audio.showing === "after" ? "before" : "after";
+        const [on, off] = audio.showing === "after" ? [audio.after, audio.before] : [audio.before, audio.after];
+        on.currentTime = off.currentTime; // the same place in the music
+        on.muted = false; off.muted = true;
+        side.setAttribute("aria-pressed", audio.showing === "after" ? "true" : "false");
+        label();
+      });
+      const play = el("button", { type: "button", class: "play" }, audio.after.paused ? "Play" : "Pause");
+      play.addEventListener("click", async () => {
+        if (audio.after.paused) {
+          audio.after.muted = audio.showing !== "after";
+          audio.before.muted = audio.showing !== "before";
+          audio.before.currentTime = audio.after.currentTime;
+          try { await Promise.all([audio.after.play(), audio.before.play()]); } catch (error) { flash(`Cannot play: ${error.message}`); }
+          play.textContent = "Pause";
+        } else {
+          audio.after.pause(); audio.before.pause();
+          play.textContent = "Play";
+        }
+      });
+      audio.after.onended = () => { play.textContent = "Play"; audio.before.pause(); };
+      return el("div", { class: "player" }, play, side,
+        el("span", { class: "muted" }, "Both versions play at the same loudness, so you judge the change, not the volume."));
+    }
+
+    // --- The thread ---------------------------------------------------------------------
+
+    function thread(s) {
+      const comments = s.comments || [];
+      const box = el("details", { class: "thread", open: openThreads.has(s.id) || undefined });
+      box.addEventListener("toggle", () => { if (box.open) openThreads.add(s.id); else openThreads.delete(s.id); });
+      box.append(el("summary", {}, comments.length ? `Discussion (${comments.length})` : "Discuss"));
+      const byParent = new Map();
+      for (const c of comments) {
+        const key = c.parent_id || 0;
+        if (!byParent.has(key)) byParent.set(key, []);
+        byParent.get(key).push(c);
+      }
+      const render = (parent) => el("ol", { class: "thread-list" }, ...(byParent.get(parent) || []).map((c) =>
+        el("li", { "data-comment": c.id },
+          el("p", { class: "meta" }, el("strong", {}, c.author || "someone"), " · ", el("time", { datetime: c.created_at }, formatTime(c.created_at))),
+          el("p", { class: "body" }, c.body),
+          can("commenter") ? el("button", { type: "button", class: "small link", onclick: (e) => replyForm(s, c, e.target) }, "Reply") : null,
+          byParent.has(c.id) ? render(c.id) : null)));
+      box.append(render(0));
+      if (can("commenter")) box.append(commentForm(s, null));
+      return box;
+    }
+
+    function commentForm(s, parent) {
+      const text = el("textarea", { rows: 2, maxlength: 4000, required: true, "aria-label": parent ? `Reply to ${parent.author}` : `Comment on “${s.title}”`, placeholder: parent ? "Your reply…" : "What do you think of this move?" });
+      const error = el("p", { class: "error", role: "alert", hidden: true });
+      return el("form", { class: "comment-form", onsubmit: async (event) => {
+        event.preventDefault();
+        error.hidden = true;
+        try {
+          await request({ type: "comment.post", body: text.value, suggestion_id: s.id, parent_id: parent ? parent.id : null });
+          text.value = "";
+        } catch (e) { error.textContent = e.message; error.hidden = false; }
+      } }, text, el("button", { type: "submit", class: "small primary" }, parent ? "Reply" : "Post"), error);
+    }
+
+    function replyForm(s, parent, button) {
+      button.replaceWith(commentForm(s, parent));
+    }
+
+    // --- The list -----------------------------------------------------------------------
+
+    function renderSuggestions() {
+      const open = state.suggestions.filter((s) => s.status === "proposed");
+      const decided = state.suggestions.filter((s) => s.status === "accepted" || s.status === "rejected");
+      const superseded = state.suggestions.filter((s) => s.status === "superseded");
+      const order = (a, b) => b.confidence - a.confidence || a.id - b.id;
+      $("suggestions-open").replaceChildren(...open.sort(order).map(suggestionCard));
+      $("suggestions-decided").replaceChildren(...decided.map(suggestionCard));
+      $("suggestions-superseded").replaceChildren(...superseded.map(suggestionCard));
+      $("suggestions-count").textContent = open.length ? `${open.length} open` : "";
+      $("suggestions-empty").hidden = open.length > 0;
+      $("decided-box").hidden = !decided.length;
+      $("superseded-box").hidden = !superseded.length;
+      $("decided-count").textContent = decided.length;
+      $("superseded-count").textContent = superseded.length;
+    }
+
+    function suggestionChanged(p) {
+      const old = state.suggestions.find((s) => s.id === p.suggestion.id);
+      const next = { ...p.suggestion, comments: old ? old.comments : [] };
+      state.suggestions = state.suggestions.filter((s) => s.id !== next.id);
+      state.suggestions.push(next);
+      renderSuggestions();
+    }
+
+    function commentOnSuggestion(comment) {
+      const s = state.suggestions.find((x) => x.id === comment.suggestion_id);
+      if (!s) return;
+      s.comments = (s.comments || []).filter((c) => c.id !== comment.id).concat([comment]);
+      openThreads.add(s.id);
+      renderSuggestions();
+    }
+
+    // --- Mix settings -------------------------------------------------------------------
+
+    function renderMixSettings() {
+      const mix = state.mix;
+      if (!mix) return;
+      $("mix-revision").textContent = mix.revision ? `revision ${mix.revision}` : "untouched";
+      $("mix-last").textContent = mix.last_change || "";
+      $("mix-undo").hidden = !can("editor") || !mix.can_undo;
+      const rows = state.stems.map((stem) => stemSettingsRow(stem, mix.stems[String(stem.id)]));
+      $("mix-stems").replaceChildren(...rows);
+      $("mix-bus").replaceChildren(busForm(mix.bus));
+    }
+
+    function sourceTag(source) {
+      if (source && source.startsWith("suggestion:")) return el("span", { class: "badge ai small" }, `AI #${source.slice(11)}`);
+      return el("span", { class: "badge hand small" }, "by hand");
+    }
+
+    function stemSettingsRow(stem, settings) {
+      if (!settings) return el("tr", {});
+      const editable = can("editor");
+      const input = (name, value, attrs) => el("input", { type: "number", name, value: value === null ? "" : value, step: "any", disabled: !editable, "aria-label": `${name} of ${stem.name}`, ...attrs });
+      const gain = input("gain_db", settings.gain_db, { min: -60, max: 24 });
+      const pan = input("pan", settings.pan, { min: -1, max: 1, step: 0.05 });
+      const width = input("width", settings.width, { min: 0, max: 2, step: 0.05 });
+      const hp = input("highpass_hz", settings.highpass_hz, { min: 20, max: 1000, placeholder: "off" });
+      const mute = el("input", { type: "checkbox", checked: settings.mute, disabled: !editable, "aria-label": `Mute ${stem.name}` });
+      let bands = [...settings.eq];
+      const bandList = el("ul", { class: "bands" });
+      const drawBands = () => bandList.replaceChildren(...bands.map((b, i) => el("li", {},
+        `${b.gain_db > 0 ? "+" : ""}${Number(b.gain_db).toFixed(1)} dB @ ${b.freq_hz >= 1000 ? `${(b.freq_hz / 1000).toFixed(1)} kHz` : `${Math.round(b.freq_hz)} Hz`} Q ${b.q} `,
+        sourceTag(b.source),
+        editable ? el("button", { type: "button", class: "small link", "aria-label": "Remove band", onclick: () => { bands = bands.filter((_, j) => j !== i); drawBands(); } }, "×") : null)));
+      drawBands();
+      const dynamics = [settings.compressor ? `comp ${settings.compressor.ratio.toFixed(1)}:1 @ ${settings.compressor.threshold_db} dBFS` : null,
+        settings.gate ? `gate @ ${settings.gate.threshold_db} dBFS` : null,
+        settings.mono_below_hz ? `mono < ${Math.round(settings.mono_below_hz)} Hz` : null].filter(Boolean).join(" · ") || "—";
+      const save = el("button", { type: "button", class: "small", hidden: !editable, onclick: async () => {
+        const value = (field) => (field.value === "" ? null : Number(field.value));
+        const body = { ...settings, gain_db: value(gain) ?? 0, pan: value(pan) ?? 0, width: value(width) ?? 1, highpass_hz: value(hp), mute: mute.checked, eq: bands };
+        try { await post(`/projects/${projectId}/mix/stems/${stem.id}/`, body); } catch (error) { flash(error.message); }
+      } }, "Save");
+      return el("tr", { "data-mix-stem": stem.id },
+        el("th", { scope: "row" }, stem.name), el("td", {}, gain), el("td", {}, pan), el("td", {}, width), el("td", {}, hp),
+        el("td", {}, mute), el("td", {}, bandList), el("td", { class: "muted" }, dynamics), el("td", {}, save));
+    }
+
+    function busForm(bus) {
+      const editable = can("editor");
+      const target = el("select", { disabled: !editable, "aria-label": "Loudness target" },
+        ...[["", "no target"], ["streaming", "Streaming: -14 LUFS, -1 dBTP"], ["club", "Club: -8 LUFS, -0.3 dBTP"], ["broadcast", "Broadcast: -23 LUFS, -1 dBTP"]]
+          .map(([v, t]) => el("option", { value: v, selected: (bus.target || "") === v }, t)));
+      const gain = el("input", { type: "number", step: "any", value: bus.gain_db, disabled: !editable, "aria-label": "Bus gain (dB)" });
+      const ceiling = el("input", { type: "number", step: "any", value: bus.ceiling_dbtp === null ? "" : bus.ceiling_dbtp, placeholder: "no limiter", disabled: !editable, "aria-label": "Limiter ceiling (dBTP)" });
+      return el("div", { class: "row-form bus-form" },
+        el("label", { class: "inline" }, "Target ", target),
+        el("label", { class: "inline" }, "Gain dB ", gain),
+        el("label", { class: "inline" }, "Limiter ceiling dBTP ", ceiling),
+        editable ? el("button", { type: "button", class: "small", onclick: async () => {
+          const body = { ...bus, target: target.value || null, gain_db: Number(gain.value || 0), ceiling_dbtp: ceiling.value === "" ? null : Number(ceiling.value) };
+          try { await post(`/projects/${projectId}/mix/bus/`, body); } catch (error) { flash(error.message); }
+        } }, "Save") : null);
+    }
+
+    $("mix-undo").addEventListener("click", async () => {
+      try { await post(`/projects/${projectId}/mix/undo/`, {}); } catch (error) { flash(error.message); }
+    });
+
+    // --- Masking map --------------------------------------------------------------------
+
+    async function loadMasking() {
+      const mixAnalysis = state.analyses.find((a) => a.target === "mix" && a.status === "done");
+      if (!mixAnalysis) { $("masking-box").hidden = true; return; }
+      const response = await fetch(`/projects/${projectId}/analyses/${mixAnalysis.id}/`, { headers: { Accept: "application/json" } });
+      const body = await response.json().catch(() => ({}));
+      if (!response.ok || !body.masking || !body.masking.stems.length) { $("masking-box").hidden = true; return; }
+      $("masking-box").hidden = false;
+      requestAnimationFrame(() => StudioPlots.masking($("plot-masking"), body.masking));
+    }
+
+    renderSuggestions();
+    renderMixSettings();
+    loadMasking();
+
+    return {
+      handlers: {
+        "suggestion.created": suggestionChanged,
+        "suggestion.updated": suggestionChanged,
+        "suggestion.superseded": suggestionChanged,
+        "suggestion.decided": suggestionChanged,
+        "suggestion.preview": suggestionChanged,
+        "mix.changed": (p) => { state.mix = p.mix; renderMixSettings(); },
+        "mix.masking": () => loadMasking(),
+      },
+      commentOnSuggestion,
+      stemsChanged: () => { renderMixSettings(); renderSuggestions(); },
+    };
+  };
+})();
