@@ -55,12 +55,19 @@ class EnginePool:
         )
 
     def call(
-        self, fn: Callable[..., Any], *, channel: str, on_message: Callable[[Any], None], **kwargs
+        self,
+        fn: Callable[..., Any],
+        *,
+        channel: str | None = None,
+        on_message: Callable[[Any], None] = lambda _: None,
+        **kwargs: Any,
     ) -> Any:
-        """Run ``fn(**kwargs, <channel>=send)`` in an engine process; what it sends arrives
-        at ``on_message`` in this thread while it runs (progress, each suggestion)."""
+        """Run ``fn(**kwargs, <channel>=send)`` in an engine process (``fn`` must be
+        importable without Django); what it sends arrives at ``on_message`` in this thread
+        while it runs (progress, each suggestion)."""
         queue = self.manager.Queue()
-        future = self.executor.submit(fn, **kwargs, **{channel: queue.put})
+        sender = {channel: queue.put} if channel else {}
+        future = self.executor.submit(fn, **kwargs, **sender)
         while not future.done():
             with contextlib.suppress(Empty):
                 on_message(queue.get(timeout=0.1))

@@ -94,6 +94,7 @@ def mix_payload(project: Project) -> dict[str, Any]:
         "revision": project.mix_revision,
         "stems": {str(pk): mix.stem(str(pk)).to_dict() for pk in stem_ids},
         "bus": mix.bus.to_dict(),
+        "default_stem": StemSettings().to_dict(),
         "last_change": last.summary if last else None,
         "can_undo": last is not None and last.action != "undo",
     }

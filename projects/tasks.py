@@ -102,12 +102,17 @@ def _analyse(analysis: Analysis, engine: Any) -> tuple[dict[str, Any], dict[str,
 
 
 def _engine_call(
-    engine: Any, fn: Callable[..., Any], channel: str, on_message: Any, kwargs: dict[str, Any]
+    engine: Any,
+    fn: Callable[..., Any],
+    channel: str | None,
+    on_message: Any,
+    kwargs: dict[str, Any],
 ) -> Any:
-    """``fn`` in one of the engine's processes when there is a pool, else in this thread."""
+    """``fn`` in one of the engine's processes when there is a pool, else in this thread;
+    ``channel`` names its callback argument (None: it takes none)."""
     if engine is not None:
         return engine.call(fn, channel=channel, on_message=on_message, **kwargs)
-    return fn(**kwargs, **{channel: on_message})
+    return fn(**kwargs, **({channel: on_message} if channel else {}))
 
 
 def run_suggestions(analysis: Analysis, *, engine: Any = None) -> None:
@@ -208,7 +213,7 @@ def _render_preview(suggestion: Suggestion, amount: int, engine: Any) -> dict[st
             "out_before": str(tmp / "before.flac"),
             "out_after": str(tmp / "after.flac"),
         }
-        info = _engine_call(engine, _preview_in_worker, "progress", lambda _: None, kwargs)
+        info = _engine_call(engine, render_preview, None, None, kwargs)
         stamp = f"{suggestion.pk}-{amount}-{int(time.time() * 1000)}"
         names = {}
         for which in ("before", "after"):
@@ -217,10 +222,6 @@ def _render_preview(suggestion: Suggestion, amount: int, engine: Any) -> dict[st
                     f"previews/{suggestion.project_id}/{stamp}-{which}.flac", File(handle)
                 )
     return names | {"info": info}
-
-
-def _preview_in_worker(progress: Any = None, **kwargs: Any) -> dict[str, Any]:
-    return render_preview(**kwargs)
 
 
 def _delete_stored(names: list[str]) -> None:

@@ -15,6 +15,7 @@
     state.suggestions = state.suggestions || [];
     const previewAudio = new Map(); // suggestion id -> {before, after, showing}
     const openThreads = new Set();
+    const amounts = new Map(); // suggestion id -> the amount someone set on the slider
 
     const url = (id, action) => `/projects/${projectId}/suggestions/${id}/${action}/`;
     const stemName = (id) => (state.stems.find((s) => s.id === Number(id)) || { name: `stem ${id}` }).name;
@@ -72,9 +73,10 @@
 
     function controls(s) {
       const box = el("div", { class: "suggestion-controls" });
-      const slider = el("input", { type: "range", min: 0, max: 100, step: 5, value: s.amount, "aria-label": `Amount of “${s.title}”`, class: "amount" });
-      const shown = el("output", {}, `${s.amount}%`);
-      slider.addEventListener("input", () => { shown.textContent = `${slider.value}%`; });
+      const chosen = amounts.has(s.id) ? amounts.get(s.id) : s.amount;
+      const slider = el("input", { type: "range", min: 0, max: 100, step: 5, value: chosen, "aria-label": `Amount of “${s.title}”`, class: "amount" });
+      const shown = el("output", {}, `${chosen}%`);
+      slider.addEventListener("input", () => { shown.textContent = `${slider.value}%`; amounts.set(s.id, Number(slider.value)); });
       const amount = () => Number(slider.value);
       if (s.preview.possible && can("commenter")) {
         box.append(el("label", { class: "inline" }, "Amount ", slider, " ", shown), previewBox(s, amount));
@@ -147,8 +149,10 @@
           audio.after.muted = audio.showing !== "after";
           audio.before.muted = audio.showing !== "before";
           audio.before.currentTime = audio.after.currentTime;
-          try { await Promise.all([audio.after.play(), audio.before.play()]); } catch (error) { flash(`Cannot play: ${error.message}`); }
-          play.textContent = "Pause";
+          try {
+            await Promise.all([audio.after.play(), audio.before.play()]);
+            play.textContent = "Pause";
+          } catch (error) { flash(`Cannot play the preview: ${error.message}`); }
         } else {
           audio.after.pause(); audio.before.pause();
           play.textContent = "Play";
@@ -164,8 +168,10 @@
     function thread(s) {
       const comments = s.comments || [];
       const box = el("details", { class: "thread", open: openThreads.has(s.id) || undefined });
-      box.addEventListener("toggle", () => { if (box.open) openThreads.add(s.id); else openThreads.delete(s.id); });
-      box.append(el("summary", {}, comments.length ? `Discussion (${comments.length})` : "Discuss"));
+      const summary = el("summary", {}, comments.length ? `Discussion (${comments.length})` : "Discuss");
+      // Noted on click, not on the later toggle event: a re-render in between keeps it open.
+      summary.addEventListener("click", () => { if (box.open) openThreads.delete(s.id); else openThreads.add(s.id); });
+      box.append(summary);
       const byParent = new Map();
       for (const c of comments) {
         const key = c.parent_id || 0;
@@ -176,46 +182,96 @@
         el("li", { "data-comment": c.id },
           el("p", { class: "meta" }, el("strong", {}, c.author || "someone"), " · ", el("time", { datetime: c.created_at }, formatTime(c.created_at))),
           el("p", { class: "body" }, c.body),
-          can("commenter") ? el("button", { type: "button", class: "small link", onclick: (e) => replyForm(s, c, e.target) }, "Reply") : null,
+          can("commenter") ? replySlot(s, c) : null,
           byParent.has(c.id) ? render(c.id) : null)));
       box.append(render(0));
       if (can("commenter")) box.append(commentForm(s, null));
       return box;
     }
 
+    // Drafts survive re-renders (a new comment or a decision arriving while someone types).
+    const drafts = new Map(); // "suggestion:parent" -> text
+    const replying = new Set(); // "suggestion:parent" with an open reply form
+
     function commentForm(s, parent) {
-      const text = el("textarea", { rows: 2, maxlength: 4000, required: true, "aria-label": parent ? `Reply to ${parent.author}` : `Comment on “${s.title}”`, placeholder: parent ? "Your reply…" : "What do you think of this move?" });
+      const key = `${s.id}:${parent ? parent.id : 0}`;
+      const text = el("textarea", { rows: 2, maxlength: 4000, required: true, "data-draft": key, "aria-label": parent ? `Reply to ${parent.author}` : `Comment on “${s.title}”`, placeholder: parent ? "Your reply…" : "What do you think of this move?" });
+      text.value = drafts.get(key) || "";
+      text.addEventListener("input", () => drafts.set(key, text.value));
       const error = el("p", { class: "error", role: "alert", hidden: true });
       return el("form", { class: "comment-form", onsubmit: async (event) => {
         event.preventDefault();
         error.hidden = true;
         try {
           await request({ type: "comment.post", body: text.value, suggestion_id: s.id, parent_id: parent ? parent.id : null });
+          drafts.delete(key);
+          replying.delete(key);
           text.value = "";
         } catch (e) { error.textContent = e.message; error.hidden = false; }
       } }, text, el("button", { type: "submit", class: "small primary" }, parent ? "Reply" : "Post"), error);
     }
 
-    function replyForm(s, parent, button) {
-      button.replaceWith(commentForm(s, parent));
+    function replySlot(s, parent) {
+      const key = `${s.id}:${parent.id}`;
+      if (replying.has(key)) return commentForm(s, parent);
+      return el("button", { type: "button", class: "small link", onclick: (e) => {
+        replying.add(key);
+        const form = commentForm(s, parent);
+        e.target.replaceWith(form);
+        form.querySelector("textarea").focus();
+      } }, "Reply");
     }
 
     // --- The list -----------------------------------------------------------------------
 
+    const listOf = (s) => (s.status === "proposed" ? "suggestions-open" : s.status === "superseded" ? "suggestions-superseded" : "suggestions-decided");
+    const openOrder = (a, b) => b.confidence - a.confidence || a.id - b.id;
+
+    function renderCounts() {
+      const count = (status) => state.suggestions.filter((s) => status.includes(s.status)).length;
+      const open = count(["proposed"]), decided = count(["accepted", "rejected"]), superseded = count(["superseded"]);
+      $("suggestions-count").textContent = open ? `${open} open` : "";
+      $("suggestions-empty").hidden = open > 0;
+      $("decided-box").hidden = !decided;
+      $("superseded-box").hidden = !superseded;
+      $("decided-count").textContent = decided;
+      $("superseded-count").textContent = superseded;
+    }
+
     function renderSuggestions() {
-      const open = state.suggestions.filter((s) => s.status === "proposed");
-      const decided = state.suggestions.filter((s) => s.status === "accepted" || s.status === "rejected");
-      const superseded = state.suggestions.filter((s) => s.status === "superseded");
-      const order = (a, b) => b.confidence - a.confidence || a.id - b.id;
-      $("suggestions-open").replaceChildren(...open.sort(order).map(suggestionCard));
-      $("suggestions-decided").replaceChildren(...decided.map(suggestionCard));
-      $("suggestions-superseded").replaceChildren(...superseded.map(suggestionCard));
-      $("suggestions-count").textContent = open.length ? `${open.length} open` : "";
-      $("suggestions-empty").hidden = open.length > 0;
-      $("decided-box").hidden = !decided.length;
-      $("superseded-box").hidden = !superseded.length;
-      $("decided-count").textContent = decided.length;
-      $("superseded-count").textContent = superseded.length;
+      for (const id of ["suggestions-open", "suggestions-decided", "suggestions-superseded"]) {
+        const items = state.suggestions.filter((s) => listOf(s) === id);
+        if (id === "suggestions-open") items.sort(openOrder);
+        keepFocus(() => $(id).replaceChildren(...items.map(suggestionCard)));
+      }
+      renderCounts();
+    }
+
+    // Put one card in place (its list may have changed), keeping the caret where it was.
+    function renderOne(s) {
+      keepFocus(() => {
+        const old = document.querySelector(`.suggestion[data-suggestion="${s.id}"]`);
+        const card = suggestionCard(s);
+        const list = $(listOf(s));
+        if (old && old.parentElement === list) { old.replaceWith(card); return; }
+        if (old) old.remove();
+        const siblings = state.suggestions.filter((x) => listOf(x) === listOf(s) && x.id !== s.id);
+        if (listOf(s) === "suggestions-open") siblings.sort(openOrder);
+        const next = siblings.find((x) => (listOf(s) === "suggestions-open" ? openOrder(s, x) < 0 : x.id > s.id));
+        const before = next && list.querySelector(`.suggestion[data-suggestion="${next.id}"]`);
+        list.insertBefore(card, before || null);
+      });
+      renderCounts();
+    }
+
+    function keepFocus(change) {
+      const active = document.activeElement;
+      const key = active && active.dataset ? active.dataset.draft : null;
+      const [start, end] = key ? [active.selectionStart, active.selectionEnd] : [0, 0];
+      change();
+      if (!key) return;
+      const again = document.querySelector(`textarea[data-draft="${key}"]`);
+      if (again && again !== active) { again.focus(); again.setSelectionRange(start, end); }
     }
 
     function suggestionChanged(p) {
@@ -223,7 +279,7 @@
       const next = { ...p.suggestion, comments: old ? old.comments : [] };
       state.suggestions = state.suggestions.filter((s) => s.id !== next.id);
       state.suggestions.push(next);
-      renderSuggestions();
+      renderOne(next);
     }
 
     function commentOnSuggestion(comment) {
@@ -231,7 +287,7 @@
       if (!s) return;
       s.comments = (s.comments || []).filter((c) => c.id !== comment.id).concat([comment]);
       openThreads.add(s.id);
-      renderSuggestions();
+      renderOne(s);
     }
 
     // --- Mix settings -------------------------------------------------------------------
@@ -242,7 +298,7 @@
       $("mix-revision").textContent = mix.revision ? `revision ${mix.revision}` : "untouched";
       $("mix-last").textContent = mix.last_change || "";
       $("mix-undo").hidden = !can("editor") || !mix.can_undo;
-      const rows = state.stems.map((stem) => stemSettingsRow(stem, mix.stems[String(stem.id)]));
+      const rows = state.stems.map((stem) => stemSettingsRow(stem, mix.stems[String(stem.id)] || mix.default_stem));
       $("mix-stems").replaceChildren(...rows);
       $("mix-bus").replaceChildren(busForm(mix.bus));
     }
@@ -253,7 +309,6 @@
     }
 
     function stemSettingsRow(stem, settings) {
-      if (!settings) return el("tr", {});
       const editable = can("editor");
       const input = (name, value, attrs) => el("input", { type: "number", name, value: value === null ? "" : value, step: "any", disabled: !editable, "aria-label": `${name} of ${stem.name}`, ...attrs });
       const gain = input("gain_db", settings.gain_db, { min: -60, max: 24 });

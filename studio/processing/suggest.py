@@ -194,6 +194,10 @@ def apply_move(
     if not 0.0 <= amount <= 1.0:
         raise ValueError(f"amount must be from 0 to 1, found {amount}")
     for op in move:
+        if not isinstance(op, dict) or "op" not in op:
+            raise ValueError(f"a move operation is an object with an 'op', found {op!r}")
+        if op["op"] not in ("bus", "advice") and "stem" not in op:
+            raise ValueError(f"the {op['op']!r} operation names no stem")
         if op["op"] == "bus":
             mix = replace(mix, bus=_bus_op(mix.bus, op, amount))
         elif op["op"] != "advice":
@@ -488,15 +492,17 @@ def _clipping_rule(stem: StemInput, measured: Measured) -> Iterator[Suggestion]:
     runs = hygiene.get("clipped_runs") or []
     if not runs:
         return
-    times = [[round(r["start_s"], 2), round(r["end_s"], 2)] for r in runs[:50]]
+    # The report has a run per channel; a passage clipped on both is one passage.
+    passages = sorted({(round(r["start_s"], 2), round(r["end_s"], 2)) for r in runs})
+    times = [list(p) for p in passages[:50]]
     places = ", ".join(_clock(start) for start, _ in times[:6])
     yield Suggestion(
         kind="cleanup",
         code="cleanup.clipping",
         title=f"Re-record the clipped passages of {stem.name}",
         reason=(
-            f"{stem.name} hits the digital ceiling {hygiene['clipped_run_count']} times (at "
-            f"{places}{' and more' if len(times) > 6 else ''}): the tops of the waveform are cut"
+            f"{stem.name} hits the digital ceiling {len(passages)} times (at "
+            f"{places}{' and more' if len(passages) > 6 else ''}): the tops of the waveform are cut"
             " off, which sounds like crackle or harsh distortion. No mixing move can bring the "
             "missing peaks back; record those passages again with the input gain a few dB lower."
         ),
@@ -522,7 +528,11 @@ def _highpass_rule(stem: StemInput, measured: Measured) -> Iterator[Suggestion]:
     if np.all(np.isnan(levels)):
         return
     top = np.nanmax(levels)
-    useful = np.flatnonzero(np.nan_to_num(levels, nan=-200) >= top - 30)
+    # A part's own content starts at the lowest band from 63 Hz up within 30 dB of its
+    # strongest; anything below that (rumble, however loud) is what the filter removes.
+    useful = np.flatnonzero((np.nan_to_num(levels, nan=-200) >= top - 30) & (CENTRES_HZ >= 63))
+    if not useful.size:
+        return
     start = int(useful[0])
     cutoff = round(float(CENTRES_HZ[start]) / 1.6)
     below = cutoff > CENTRES_HZ

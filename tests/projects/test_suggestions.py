@@ -329,3 +329,22 @@ def test_the_http_door_decides_with_json_and_refuses_bad_json(project, bob, foug
     assert good.status_code == 200 and good.json()["suggestion"]["status"] == "accepted"
     mix = client.get(f"/projects/{project.pk}/mix/").json()["mix"]
     assert mix["revision"] == 1 and mix["can_undo"]
+
+
+def test_suggestions_and_previews_run_in_the_engine_processes(project, alice, fighting):
+    """The server's path: every job's audio work in a spawned engine process."""
+    pool = jobs.EnginePool(workers=1)
+    try:
+        for path in fighting.values():
+            services.stem_upload(user=alice, project_id=project.pk, upload=upload_of(path))
+        while jobs.run_next(engine=pool):
+            pass
+        masking = masking_of(project)
+        suggestions.suggestion_preview(user=alice, project_id=project.pk, suggestion_id=masking.pk)
+        assert jobs.run_next(engine=pool)
+    finally:
+        pool.executor.shutdown()
+        pool.manager.shutdown()
+    masking.refresh_from_db()
+    assert masking.preview_status == "done", masking.preview_error
+    assert masking.preview_files["info"]["before_lufs"] is not None

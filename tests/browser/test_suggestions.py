@@ -1,0 +1,86 @@
+"""Mixing suggestions live in two browsers: seen, discussed, previewed, decided."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from studio.processing import decode, faults, synth
+from projects import services
+from projects.models import Role
+from tests.browser.conftest import off_the_loop, open_room
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+SR = 44100
+
+
+@pytest.fixture
+def fighting(tmp_path: Path) -> list[Path]:
+    """A vocal and a bright guitar boosted at 2.5 kHz that covers it."""
+    song = synth.compose_song(tonic=9, mode="minor", tempo_bpm=96.0, n_bars=8, seed=3)
+    stems = synth.render_stems(song, sample_rate=SR)
+    guitar = faults.masking_guitar(stems["keys"], sample_rate=SR, like=stems["lead"])
+    paths = [tmp_path / "vocals.wav", tmp_path / "guitar.wav"]
+    decode.write(paths[0], stems["lead"], sample_rate=SR, format="WAV", subtype="PCM_24")
+    decode.write(paths[1], guitar, sample_rate=SR, format="WAV", subtype="PCM_24")
+    return paths
+
+
+def test_two_people_see_discuss_preview_and_decide_a_masking_suggestion(
+    log_in, night_drive, fighting, alice, bob
+):
+    off_the_loop(
+        services.member_change_role,
+        user=alice,
+        project_id=night_drive.pk,
+        member_user_id=bob.pk,
+        role=Role.EDITOR,
+    )
+    alice, bob = (
+        open_room(log_in("alice"), night_drive.pk),
+        open_room(log_in("bob"), night_drive.pk),
+    )
+    alice.locator("#file-input").set_input_files(fighting)
+
+    # Both see the masking suggestion arrive, labelled as the engine's, with its measure.
+    cards = {}
+    for page in (alice, bob):
+        card = page.locator('#suggestions-open .suggestion[data-code="masking.eq"]')
+        expect(card).to_be_visible(timeout=120_000)
+        expect(card).to_contain_text("AI suggestion")
+        expect(card).to_contain_text("Make room for vocals: cut guitar")
+        expect(card.locator(".measure")).to_contain_text("masking of vocals by guitar")
+        cards[page] = card
+
+    # bob says something in its thread; alice sees it without reloading.
+    bob_card = cards[bob]
+    bob_card.locator("summary").click()
+    bob_card.get_by_role("textbox").fill("Cut the guitar, not the vocal. Agreed.")
+    bob_card.get_by_role("button", name="Post").click()
+    expect(cards[alice].locator(".thread")).to_contain_text("Cut the guitar, not the vocal.")
+    expect(cards[alice].locator(".thread .meta").first).to_contain_text("bob")
+
+    # alice previews: both renders arrive and play, switched in place.
+    cards[alice].get_by_role("button", name="Preview").click()
+    play = cards[alice].get_by_role("button", name="Play")
+    expect(play).to_be_visible(timeout=60_000)
+    play.click()
+    expect(cards[alice].get_by_role("button", name="Pause")).to_be_visible()
+    switch = cards[alice].locator("button.ab")
+    expect(switch).to_contain_text("with the move")
+    switch.click()
+    expect(switch).to_contain_text("original")
+    cards[alice].get_by_role("button", name="Pause").click()
+
+    # alice accepts; bob sees the decision and the mix settings change.
+    cards[alice].get_by_role("button", name="Accept").click()
+    decided = bob.locator('#suggestions-decided .suggestion[data-code="masking.eq"]')
+    expect(decided).to_have_attribute("data-status", "accepted", timeout=15_000)
+    expect(decided).to_contain_text("accepted by alice")
+    guitar_row = bob.locator("#mix-stems tr", has_text="guitar")
+    expect(guitar_row.locator(".bands")).to_contain_text("dB @ 2.5 kHz")
+    expect(guitar_row.locator(".badge.ai")).to_be_visible()
+    expect(bob.locator("#mix-last")).to_contain_text("Accepted")
+    expect(bob.locator("#activity")).to_contain_text("alice accepted the AI suggestion")
