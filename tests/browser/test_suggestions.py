@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from studio.processing import decode, faults, synth
 from projects import services
 from projects.models import Role
+from studio.processing import decode, faults, synth
 from tests.browser.conftest import off_the_loop, open_room
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
