@@ -8,17 +8,17 @@ page. Every endpoint calls the same service functions as the pages and the socke
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from ninja import File, NinjaAPI, Schema
+from ninja import Body, File, NinjaAPI, Schema
 from ninja.errors import AuthenticationError, ValidationError
 from ninja.files import UploadedFile
 from ninja.responses import Status
 from ninja.security import HttpBearer
 
-from . import events, selectors, services
+from . import events, selectors, services, suggestions
 from .errors import Invalid, ServiceError
 from .models import ApiToken, Role
 from .uploads import raise_if_oversized
@@ -163,15 +163,78 @@ class CommentIn(Schema):
     body: str
     stem_id: int | None = None
     at_s: float | None = None
+    suggestion_id: int | None = None
+    parent_id: int | None = None
 
 
 class CommentOut(Schema):
     id: int
     author: str | None
     stem_id: int | None
+    suggestion_id: int | None
+    parent_id: int | None
     at_s: float | None
     body: str
     created_at: str
+
+
+class SuggestionStem(Schema):
+    id: int
+    name: str
+
+
+class PreviewOut(Schema):
+    possible: bool
+    status: str | None
+    amount: int
+    error: str
+    version: str
+    info: dict[str, Any] | None
+
+
+class SuggestionOut(Schema):
+    id: int
+    scope: str
+    kind: str
+    code: str
+    title: str
+    reason: str
+    stems: list[SuggestionStem]
+    move: list[dict[str, Any]]
+    measure: dict[str, Any]
+    detail: dict[str, Any]
+    confidence: float
+    status: str
+    amount: int
+    decided_by: str | None
+    decided_at: str | None
+    created_at: str
+    author: str
+    preview: PreviewOut
+    comments: list[CommentOut]
+
+
+class DecisionIn(Schema):
+    decision: str
+    amount: int = 100
+
+
+class AmountIn(Schema):
+    amount: int = 100
+
+
+# Settings are checked by the mixing engine's own from_dict (clear messages naming the
+# field), so the API takes them as a free-form JSON object.
+SettingsIn = Annotated[dict[str, Any], Body()]
+
+
+class MixOut(Schema):
+    revision: int
+    stems: dict[str, dict[str, Any]]
+    bus: dict[str, Any]
+    default_stem: dict[str, Any]
+    last_change: str | None
+    can_undo: bool
 
 
 ERRORS = {
@@ -370,6 +433,7 @@ class AnalysisOut(Schema):
 class AnalysisDetailOut(Schema):
     analysis: AnalysisOut
     report: dict[str, Any] | None
+    masking: dict[str, Any] | None
 
 
 @api.get(
@@ -394,7 +458,11 @@ def get_analysis(request: HttpRequest, project_id: int, analysis_id: int) -> dic
     analysis = services.analysis_get(
         user=request.user, project_id=project_id, analysis_id=analysis_id
     )
-    return {"analysis": services.analysis_payload(analysis), "report": analysis.report}
+    return {
+        "analysis": services.analysis_payload(analysis),
+        "report": analysis.report,
+        "masking": analysis.masking,
+    }
 
 
 # --- Comments and events -------------------------------------------------------------
@@ -418,8 +486,95 @@ def post_comment(request: HttpRequest, project_id: int, body: CommentIn) -> Stat
         body=body.body,
         stem_id=body.stem_id,
         at_s=body.at_s,
+        suggestion_id=body.suggestion_id,
+        parent_id=body.parent_id,
     )
     return Status(201, services.comment_payload(comment))
+
+
+# --- Suggestions and the mix -----------------------------------------------------------
+
+
+@api.get(
+    "/projects/{project_id}/suggestions",
+    response={200: list[SuggestionOut], **ERRORS},
+    tags=["suggestions"],
+)
+def list_suggestions(request: HttpRequest, project_id: int) -> list[dict[str, Any]]:
+    """The engine's mixing suggestions (all labelled author "engine"), with their measured
+    effect, what people decided, and their discussion."""
+    member_of(request, project_id)
+    rows = selectors.suggestion_feed(project_id=project_id)
+    return [suggestions.suggestion_thread_payload(s) for s in rows]
+
+
+@api.post(
+    "/projects/{project_id}/suggestions/{suggestion_id}/decision",
+    response={200: SuggestionOut, **ERRORS},
+    tags=["suggestions"],
+)
+def decide_suggestion(
+    request: HttpRequest, project_id: int, suggestion_id: int, body: DecisionIn
+) -> dict[str, Any]:
+    """Accept (the move joins the mix settings at ``amount`` percent) or reject; editors."""
+    suggestion = suggestions.suggestion_decide(
+        user=request.user,
+        project_id=project_id,
+        suggestion_id=suggestion_id,
+        decision=body.decision,
+        amount=body.amount,
+    )
+    return suggestions.suggestion_thread_payload(suggestion)
+
+
+@api.post(
+    "/projects/{project_id}/suggestions/{suggestion_id}/preview",
+    response={202: SuggestionOut, **ERRORS},
+    tags=["suggestions"],
+)
+def preview_suggestion(
+    request: HttpRequest, project_id: int, suggestion_id: int, body: AmountIn
+) -> Status[Any]:
+    """Ask for a loudness-matched preview at ``amount`` percent; a suggestion.preview event
+    says when it is ready."""
+    suggestion = suggestions.suggestion_preview(
+        user=request.user, project_id=project_id, suggestion_id=suggestion_id, amount=body.amount
+    )
+    return Status(202, suggestions.suggestion_thread_payload(suggestion))
+
+
+@api.get("/projects/{project_id}/mix", response={200: MixOut, **ERRORS}, tags=["mix"])
+def get_mix(request: HttpRequest, project_id: int) -> dict[str, Any]:
+    """The project's mix settings: per stem and for the bus."""
+    return suggestions.mix_payload(member_of(request, project_id).project)
+
+
+@api.put(
+    "/projects/{project_id}/mix/stems/{stem_id}", response={200: MixOut, **ERRORS}, tags=["mix"]
+)
+def set_stem_mix(
+    request: HttpRequest, project_id: int, stem_id: int, body: SettingsIn
+) -> dict[str, Any]:
+    """Replace one stem's settings (gain_db, pan, mute, width, mono_below_hz, highpass_hz,
+    eq, compressor, gate); editors."""
+    change = suggestions.mix_update(
+        user=request.user, project_id=project_id, stem_id=stem_id, settings=body
+    )
+    return suggestions.mix_payload(change.project)
+
+
+@api.put("/projects/{project_id}/mix/bus", response={200: MixOut, **ERRORS}, tags=["mix"])
+def set_bus_mix(request: HttpRequest, project_id: int, body: SettingsIn) -> dict[str, Any]:
+    """Replace the bus settings (gain_db, ceiling_dbtp, release_ms, target); editors."""
+    change = suggestions.mix_update(user=request.user, project_id=project_id, settings=body)
+    return suggestions.mix_payload(change.project)
+
+
+@api.post("/projects/{project_id}/mix/undo", response={200: MixOut, **ERRORS}, tags=["mix"])
+def undo_mix(request: HttpRequest, project_id: int) -> dict[str, Any]:
+    """Undo the newest change of the mix settings; editors."""
+    change = suggestions.mix_undo(user=request.user, project_id=project_id)
+    return suggestions.mix_payload(change.project)
 
 
 @api.get("/projects/{project_id}/events", response={200: list[EventOut], **ERRORS}, tags=["events"])

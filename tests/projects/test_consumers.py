@@ -261,3 +261,79 @@ async def test_removed_member_is_disconnected(project, alice, bob):
         assert event["type"] == "member.removed"
         closed = await ws.receive_output(timeout=2)
         assert closed == {"type": "websocket.close", "code": 4403}
+
+
+# --- Suggestions over the socket -------------------------------------------------------
+
+
+def _proposed_suggestion(project):
+    """A proposed suggestion row as the engine would publish it (the engine itself is
+    tested in test_suggestions.py; here only the socket's delivery matters)."""
+    from projects.models import Suggestion
+
+    return Suggestion.objects.create(
+        project=project,
+        scope="mix",
+        fingerprint="f" * 32,
+        kind="balance",
+        code="balance.gain",
+        title="Lower drums by 3 dB",
+        reason="Too loud for its role.",
+        move=[{"op": "bus", "gain_db": -3.0, "ceiling_dbtp": -1.0}],
+        measure={"name": "x", "label": "x", "unit": "LU", "before": 3, "after": 0},
+        confidence=0.6,
+    )
+
+
+async def test_a_decision_and_a_thread_reply_reach_both_people_live(project, alice, bob, carol):
+    from projects import suggestions
+
+    suggestion = await database_sync_to_async(_proposed_suggestion)(project)
+    seq = await database_sync_to_async(last_seq)(project)
+    async with (
+        socket(alice, project.pk, resume=seq) as a,
+        socket(carol, project.pk, resume=seq) as c,
+    ):
+        await receive_until(a, "ack")
+        await receive_until(c, "ack")
+        await c.send_json_to(
+            {"type": "comment.post", "id": 7, "body": "Why 3 dB?", "suggestion_id": suggestion.pk}
+        )
+        for ws in (a, c):
+            event = await next_event(ws)
+            assert event["type"] == "comment.created"
+            assert event["payload"]["comment"]["suggestion_id"] == suggestion.pk
+        await database_sync_to_async(suggestions.suggestion_decide)(
+            user=bob, project_id=project.pk, suggestion_id=suggestion.pk, decision="accept"
+        )
+        for ws in (a, c):
+            seen = [await next_event(ws), await next_event(ws)]
+            assert [e["type"] for e in seen] == ["suggestion.decided", "mix.changed"]
+            assert seen[0]["payload"]["suggestion"]["decided_by"] == "bob"
+            assert seen[1]["payload"]["mix"]["bus"]["gain_db"] == -3.0
+
+
+async def test_a_reconnecting_browser_replays_the_decision_it_missed(project, alice, bob):
+    from projects import suggestions
+
+    suggestion = await database_sync_to_async(_proposed_suggestion)(project)
+    seq = await database_sync_to_async(last_seq)(project)
+    await database_sync_to_async(suggestions.suggestion_decide)(
+        user=bob, project_id=project.pk, suggestion_id=suggestion.pk, decision="reject"
+    )
+    async with socket(alice, project.pk, resume=seq) as ws:
+        replayed = events_in(await receive_until(ws, "ack"))
+    assert [e["type"] for e in replayed] == ["suggestion.decided"]
+    assert replayed[0]["payload"]["suggestion"]["status"] == "rejected"
+
+
+async def test_a_commenter_cannot_reply_into_another_projects_thread(project, carol, alice):
+    other = await database_sync_to_async(services.project_create)(user=alice, name="Other")
+    suggestion = await database_sync_to_async(_proposed_suggestion)(other)
+    async with socket(carol, project.pk) as ws:
+        await receive_until(ws, "ack")
+        await ws.send_json_to(
+            {"type": "comment.post", "id": 9, "body": "sneaky", "suggestion_id": suggestion.pk}
+        )
+        error = (await receive_until(ws, "error"))[-1]
+    assert error["code"] == "no_such_suggestion" and error["ref"] == 9

@@ -348,3 +348,56 @@ def test_suggestions_and_previews_run_in_the_engine_processes(project, alice, fi
     masking.refresh_from_db()
     assert masking.preview_status == "done", masking.preview_error
     assert masking.preview_files["info"]["before_lufs"] is not None
+
+
+@pytest.fixture
+def api_as():
+    from tests.projects.test_api import Api
+
+    def make(user):
+        _, key = services.token_create(user=user, name="tests")
+        return Api(key)
+
+    return make
+
+
+def test_the_api_lists_suggestions_labelled_as_the_engines(project, carol, api_as, fought):
+    response = api_as(carol).get(f"/projects/{project.pk}/suggestions")
+    assert response.status_code == 200
+    rows = response.json()
+    assert {row["code"] for row in rows} >= {"masking.eq"}
+    assert all(row["author"] == "engine" for row in rows)
+
+
+def test_the_api_decides_edits_and_undoes(project, bob, api_as, fought):
+    api = api_as(bob)
+    vocals, _, masking = fought
+    decided = api.post(
+        f"/projects/{project.pk}/suggestions/{masking.pk}/decision",
+        {"decision": "accept", "amount": 60},
+    )
+    assert decided.status_code == 200 and decided.json()["status"] == "accepted"
+    edited = api.put(f"/projects/{project.pk}/mix/stems/{vocals.pk}", {"gain_db": 1.5})
+    assert edited.status_code == 200 and edited.json()["revision"] == 2
+    bad = api.put(f"/projects/{project.pk}/mix/stems/{vocals.pk}", {"gain_db": "loud"})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_settings"
+    bus = api.put(f"/projects/{project.pk}/mix/bus", {"target": "broadcast", "ceiling_dbtp": -1})
+    assert bus.status_code == 200 and bus.json()["bus"]["target"] == "broadcast"
+    undone = api.post(f"/projects/{project.pk}/mix/undo")
+    assert undone.status_code == 200 and undone.json()["bus"]["target"] is None
+
+
+def test_the_api_refuses_commenters_decisions_and_outsiders(
+    project, carol, mallory, api_as, fought
+):
+    masking = fought[2]
+    path = f"/projects/{project.pk}/suggestions/{masking.pk}/decision"
+    assert api_as(carol).post(path, {"decision": "accept"}).status_code == 403
+    assert api_as(mallory).post(path, {"decision": "accept"}).status_code == 404
+    assert api_as(mallory).get(f"/projects/{project.pk}/mix").status_code == 404
+    assert (
+        api_as(carol)
+        .post(f"/projects/{project.pk}/comments", {"body": "Hm.", "suggestion_id": masking.pk})
+        .status_code
+        == 201
+    )
