@@ -16,7 +16,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from dataclasses import fields as dataclass_fields
+from typing import Any, ClassVar
 
 import numpy as np
 import pedalboard
@@ -87,16 +88,17 @@ class Compressor:
     release_ms: float = 120.0
     makeup_db: float = 0.0
 
+    RANGES: ClassVar[dict[str, tuple[float, float]]] = {
+        "threshold_db": (-60.0, 0.0),
+        "ratio": (1.0, 20.0),
+        "attack_ms": (0.1, 200.0),
+        "release_ms": (5.0, 2000.0),
+        "makeup_db": (0.0, 24.0),
+    }
+
     @classmethod
     def from_dict(cls, data: Any) -> Compressor:
-        data = _unknown(data, {f for f in cls.__dataclass_fields__}, "a compressor")
-        return cls(
-            threshold_db=_number(data, "threshold_db", -60.0, 0.0, -18.0),
-            ratio=_number(data, "ratio", 1.0, 20.0, 3.0),
-            attack_ms=_number(data, "attack_ms", 0.1, 200.0, 10.0),
-            release_ms=_number(data, "release_ms", 5.0, 2000.0, 120.0),
-            makeup_db=_number(data, "makeup_db", 0.0, 24.0, 0.0),
-        )
+        return _numbers_only(cls, data, "a compressor")
 
 
 @dataclass(frozen=True)
@@ -109,15 +111,25 @@ class Gate:
     attack_ms: float = 2.0
     release_ms: float = 150.0
 
+    RANGES: ClassVar[dict[str, tuple[float, float]]] = {
+        "threshold_db": (-90.0, 0.0),
+        "ratio": (1.0, 20.0),
+        "attack_ms": (0.1, 100.0),
+        "release_ms": (5.0, 2000.0),
+    }
+
     @classmethod
     def from_dict(cls, data: Any) -> Gate:
-        data = _unknown(data, {f for f in cls.__dataclass_fields__}, "a gate")
-        return cls(
-            threshold_db=_number(data, "threshold_db", -90.0, 0.0, -50.0),
-            ratio=_number(data, "ratio", 1.0, 20.0, 4.0),
-            attack_ms=_number(data, "attack_ms", 0.1, 100.0, 2.0),
-            release_ms=_number(data, "release_ms", 5.0, 2000.0, 150.0),
-        )
+        return _numbers_only(cls, data, "a gate")
+
+
+def _numbers_only[T](cls: type[T], data: Any, what: str) -> T:
+    """An instance of a dataclass whose fields are all numbers with ``cls.RANGES``, from a
+    dict (missing fields take their defaults)."""
+    defaults = {f.name: f.default for f in dataclass_fields(cls)}  # type: ignore[arg-type]
+    data = _unknown(data, set(defaults), what)
+    ranges = cls.RANGES  # type: ignore[attr-defined]
+    return cls(**{k: _number(data, k, *ranges[k], v) for k, v in defaults.items()})
 
 
 @dataclass(frozen=True)

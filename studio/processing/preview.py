@@ -83,20 +83,17 @@ def render_preview(
     out_after: str,
 ) -> dict[str, Any]:
     """Render and write both versions of a preview (settings as dicts, one per path)."""
-    original, rate = render_excerpt(
-        paths,
-        [StemSettings.from_dict(s) for s in before],
-        BusSettings.from_dict(bus_before),
-        start_s=start_s,
-        duration_s=duration_s,
+    original, moved = (
+        render_excerpt(
+            paths,
+            [StemSettings.from_dict(s) for s in settings],
+            BusSettings.from_dict(bus),
+            start_s=start_s,
+            duration_s=duration_s,
+        )[0]
+        for settings, bus in ((before, bus_before), (after, bus_after))
     )
-    moved, _ = render_excerpt(
-        paths,
-        [StemSettings.from_dict(s) for s in after],
-        BusSettings.from_dict(bus_after),
-        start_s=start_s,
-        duration_s=duration_s,
-    )
+    rate = mix_format([StemSource.from_path(p) for p in paths])[0]
     original, moved, result = match_loudness(original, moved, sample_rate=rate)
     decode.write(out_before, original, sample_rate=rate, format="FLAC")
     decode.write(out_after, moved, sample_rate=rate, format="FLAC")
