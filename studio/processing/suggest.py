@@ -78,13 +78,17 @@ ROLE_FOCUS_HZ: dict[str, tuple[tuple[float, float], ...]] = {
 # Loudness of each role relative to the others in a balanced pop or rock mix, in LU: a rule
 # of thumb (lead vocal on top, drums and bass close behind, pads and effects underneath).
 ROLE_LEVEL_LU = {
-    "vocals": 0.0, "drums": -1.0, "bass": -3.0, "guitar": -5.0, "keys": -6.0, "other": -6.0,
+    "vocals": 0.0, "drums": -3.0, "bass": -3.0, "guitar": -5.0, "keys": -6.0, "other": -6.0,
     "percussion": -9.0, "pad": -10.0, "fx": -12.0,
 }  # fmt: skip
+# Energy under a part's lowest notes counts as rumble within 35 dB of its strongest band:
+# the spectrum's skirt under a pure tone already reaches about 45 dB down.
+HIGHPASS_JUNK_DB = 35.0
 NO_LOW_END_ROLES = ("vocals", "guitar", "keys", "pad", "percussion", "fx", "other")
-MASKING_SHOWN_DB = -6.0  # a masker within 6 dB of its target (or louder) hides it
-MASKING_FOCUS_DB = 25.0  # a band counts for a stem within 25 dB of its strongest octave
-BALANCE_SHOWN_LU = 4.0
+MASKING_SHOWN_DB = -3.0  # a masker within 3 dB of its target (or louder) hides it
+MASKING_SHARE = 0.5  # ... for at least half the time the target plays
+MASKING_FOCUS_DB = 15.0  # a band counts for a stem within 15 dB of its strongest octave
+BALANCE_SHOWN_LU = 5.0
 PREVIEW_S = 15.0
 
 
@@ -387,7 +391,7 @@ def _hum_rule(stem: StemInput, measured: Measured) -> Iterator[Suggestion]:
     base_hz = hum["frequency_hz"]
     lines = tuple(float(base_hz * n) for n in hum["harmonics_found"][:8])
     move = tuple(
-        {"op": "eq", "stem": stem.key, "freq_hz": f, "gain_db": -24.0, "q": 30.0} for f in lines
+        {"op": "eq", "stem": stem.key, "freq_hz": f, "gain_db": -24.0, "q": 40.0} for f in lines
     )
     before = measured(stem.settings, lines).hum_db
     after = measured(_after(stem, move), lines).hum_db
@@ -402,7 +406,7 @@ def _hum_rule(stem: StemInput, measured: Measured) -> Iterator[Suggestion]:
             f"{stem.name} carries a steady hum at {base_hz} Hz and its harmonics ({harmonics} Hz):"
             " electrical interference from mains power picked up by a cable or an amplifier. "
             "It muddies the low end and is audible in quiet passages. Very narrow cuts at "
-            "exactly those frequencies (notches, Q 30) remove the hum while leaving the music "
+            "exactly those frequencies (notches, Q 40) remove the hum while leaving the music "
             "around them alone."
         ),
         stems=(stem.key,),
@@ -538,8 +542,8 @@ def _highpass_rule(stem: StemInput, measured: Measured) -> Iterator[Suggestion]:
     below = cutoff > CENTRES_HZ
     if cutoff < 40 or (stem.settings.highpass_hz or 0) >= cutoff:
         return
-    if np.nansum(10 ** (levels[below] / 10)) < 10 ** ((top - 60) / 10):
-        return  # nothing down there worth a filter
+    if np.nansum(10 ** (levels[below] / 10)) < 10 ** ((top - HIGHPASS_JUNK_DB) / 10):
+        return  # nothing down there but the skirt of the part's own notes
     move = ({"op": "highpass", "stem": stem.key, "freq_hz": float(cutoff)},)
     before = _band_sum_db(measured(stem.settings).spectrum, below)
     after = _band_sum_db(measured(_after(stem, move)).spectrum, below)
@@ -732,20 +736,30 @@ class ProjectContext:
     mix_report: dict[str, Any]
     bus: BusSettings = BusSettings()
     target: str = "streaming"
-    _series: dict[str, np.ndarray] = field(default_factory=dict)
+    _measured: dict[str, StemMeasurement] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.stems = [s for s in self.stems if not s.settings.mute]
+
+    def measurement(self, stem: StemInput, settings: StemSettings) -> StemMeasurement:
+        key = json.dumps([stem.key, settings.to_dict()])
+        if key not in self._measured:
+            self._measured[key] = measure_stem(stem.path, settings)
+        return self._measured[key]
 
     def series(self, stem: StemInput, settings: StemSettings | None = None) -> np.ndarray:
         """Band power over time of ``stem`` through ``settings`` (its own by default)."""
         settings = stem.settings if settings is None else settings
         if settings == StemSettings():
             return stem.series_power()
-        key = json.dumps([stem.key, settings.to_dict()])
-        if key not in self._series:
-            self._series[key] = measure_stem(stem.path, settings).series_power()
-        return self._series[key]
+        return self.measurement(stem, settings).series_power()
+
+    def loudness_lufs(self, stem: StemInput, settings: StemSettings | None = None) -> float | None:
+        """Integrated loudness of ``stem`` through ``settings`` (its own by default), LUFS."""
+        settings = stem.settings if settings is None else settings
+        if settings == StemSettings():
+            return stem.report["loudness"].get("integrated_lufs")
+        return self.measurement(stem, settings).loudness.integrated_lufs
 
 
 def project_suggestions(context: ProjectContext) -> Iterator[Suggestion]:
@@ -757,13 +771,18 @@ def project_suggestions(context: ProjectContext) -> Iterator[Suggestion]:
 
 
 def _masking_rule(context: ProjectContext) -> Iterator[Suggestion]:
-    for target in context.stems:
-        for masker in context.stems:
+    """One cut per masking stem, where it hides a more important stem most: cuts on one
+    stem for several targets would stack up and hollow it out."""
+    for masker in context.stems:
+        worst = None
+        for target in context.stems:
             if ROLE_RANK.get(target.role, 3) <= ROLE_RANK.get(masker.role, 3):
                 continue
             found = _worst_masking(context, target, masker)
-            if found is not None:
-                yield from _masking_candidate(context, target, masker, *found)
+            if found is not None and (worst is None or found[1] > worst[1][1]):
+                worst = (target, found)
+        if worst is not None:
+            yield from _masking_candidate(context, worst[0], masker, *worst[1])
 
 
 def _worst_masking(
@@ -784,7 +803,11 @@ def _worst_masking(
             if stats is None:
                 continue
             value, share = stats
-            if value >= MASKING_SHOWN_DB and share >= 0.25 and (worst is None or value > worst[1]):
+            if (
+                value >= MASKING_SHOWN_DB
+                and share >= MASKING_SHARE
+                and (worst is None or value > worst[1])
+            ):
                 worst = (int(middle), value, share)
     return worst
 
@@ -811,13 +834,14 @@ def _masking_candidate(
 ) -> Iterator[Suggestion]:
     bands = slice(middle - 1, middle + 2)
     freq = float(CENTRES_HZ[middle])
-    cut = -float(np.clip(value + 12.0, 3.0, 9.0))
+    cut = -float(np.clip(value + 8.0, 3.0, 8.0))
     move: tuple[dict[str, Any], ...] = (
         {"op": "eq", "stem": masker.key, "freq_hz": freq, "gain_db": round(cut, 1), "q": 1.4},
     )
     if value > 0 and target.role in ("vocals", "drums"):
         boost = {"op": "eq", "stem": target.key, "freq_hz": freq, "gain_db": 2.0, "q": 1.4}
         move = (*move, boost)
+    move = _keep_levels(context, move)
     mix = apply_move(
         MixSettings(stems={s.key: s.settings for s in context.stems}), move, source="candidate"
     )
@@ -830,7 +854,8 @@ def _masking_candidate(
         return
     low, high = CENTRES_HZ[middle - 1] / 1.12, CENTRES_HZ[middle + 1] * 1.12
     span = f"{_hz(low)} to {_hz(high)}"
-    complementary = len(move) > 1
+    complementary = any(op["op"] == "eq" and op["gain_db"] > 0 for op in move)
+    level_kept = any(op["op"] == "gain" for op in move)
     yield Suggestion(
         kind="masking",
         code="masking.eq",
@@ -848,7 +873,13 @@ def _masking_candidate(
                 if complementary
                 else ""
             )
-            + f"; the {masker.role} keeps its character elsewhere."
+            + f"; the {masker.role} keeps its character elsewhere"
+            + (
+                ", and a gain change gives each part back its loudness, so the balance "
+                "stays where it was."
+                if level_kept
+                else "."
+            )
         ),
         stems=(target.key, masker.key),
         move=move,
@@ -866,24 +897,43 @@ def _masking_candidate(
     )
 
 
+def _keep_levels(
+    context: ProjectContext, move: tuple[dict[str, Any], ...]
+) -> tuple[dict[str, Any], ...]:
+    """``move`` plus, for each stem its EQ changes, the gain that gives the stem back its
+    integrated loudness: an EQ move should change where a part sits in the spectrum, not
+    how loud it is against the others (the balance is a separate decision)."""
+    mix = MixSettings(stems={s.key: s.settings for s in context.stems})
+    moved = apply_move(mix, move, source="candidate")
+    gains = []
+    for stem in context.stems:
+        if not any(op.get("stem") == stem.key for op in move):
+            continue
+        before = context.loudness_lufs(stem)
+        after = context.loudness_lufs(stem, moved.stem(stem.key))
+        if before is None or after is None or abs(before - after) < 0.3:
+            continue
+        gain = round(float(np.clip(before - after, -6.0, 6.0)), 1)
+        gains.append({"op": "gain", "stem": stem.key, "gain_db": gain})
+    return (*move, *gains)
+
+
 def _balance_rule(context: ProjectContext) -> Iterator[Suggestion]:
     stems = [s for s in context.stems if s.report["loudness"].get("integrated_lufs") is not None]
     if len(stems) < 2:
         return
     deviation = {s.key: _role_deviation(s) for s in stems}
-    if len(stems) == 2:
-        anchor = max(stems, key=lambda s: ROLE_RANK.get(s.role, 3))
-        reference = deviation[anchor.key]
-        candidates = [s for s in stems if s is not anchor]
-    else:
-        reference = float(np.median(list(deviation.values())))
-        candidates = stems
-    for stem in candidates:
-        off = deviation[stem.key] - reference
+    anchor = max(stems, key=lambda s: ROLE_RANK.get(s.role, 3)) if len(stems) == 2 else None
+    for stem in stems:
+        if stem is anchor:
+            continue
+        # Against the others only: a stem far off must not drag its own reference along.
+        others = [d for key, d in deviation.items() if key != stem.key]
+        off = deviation[stem.key] - float(np.median(others))
         if abs(off) < BALANCE_SHOWN_LU:
             continue
         gain = round(float(np.clip(-off, -18, 18)), 1)
-        after = _balance_after(stems, deviation, stem, gain, pair=len(stems) == 2)
+        after = abs(off + gain)  # a gain shifts integrated loudness by exactly its dB
         louder = off > 0
         yield Suggestion(
             kind="balance",
@@ -916,22 +966,6 @@ def _balance_rule(context: ProjectContext) -> Iterator[Suggestion]:
 def _role_deviation(stem: StemInput) -> float:
     level = stem.report["loudness"]["integrated_lufs"] + stem.settings.gain_db
     return level - ROLE_LEVEL_LU.get(stem.role, -6.0)
-
-
-def _balance_after(
-    stems: list[StemInput], deviation: dict[str, float], moved: StemInput, gain: float, pair: bool
-) -> float:
-    """The moved stem's distance from its role's level after the gain: a gain shifts a
-    stem's integrated loudness by exactly its dB (BS.1770 is linear in power and its gates
-    move with the signal), so this is computed, not estimated."""
-    shifted = dict(deviation)
-    shifted[moved.key] += gain
-    if pair:
-        anchor = next(s for s in stems if s is not moved)
-        reference = shifted[anchor.key]
-    else:
-        reference = float(np.median(list(shifted.values())))
-    return abs(shifted[moved.key] - reference)
 
 
 TONAL_FIXABLE_DB = 15.0
