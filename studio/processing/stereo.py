@@ -1,10 +1,10 @@
 """Stereo image: correlation, width, balance and what folding to mono costs, streamed.
 
 :class:`StereoAnalyzer` reads the original-rate blocks (before any resampling) and keeps running
-sums, one set per ``CORRELATION_WINDOW_S`` window for the correlation series, and two
-:class:`~studio.processing.loudness.LoudnessMeter` instances: one on the stereo signal (or the
-caller's own meter of it, shared to save half the cost) and one on its mono fold-down. Memory
-is flat apart from the series (two values per second).
+sums, one set per ``CORRELATION_WINDOW_S`` window for the correlation series, and one
+:class:`~studio.processing.loudness.LoudnessMeter` of the stereo signal (or the caller's own
+meter of it, shared to save its whole cost), which measures the mono fold-down too. Memory is
+flat apart from the series (two values per second).
 
 Definitions (L and R are the channels, summed over every sample)
 ----------------------------------------------------------------
@@ -119,9 +119,9 @@ class StereoAnalyzer:
         1 or 2.
     loudness_meter : LoudnessMeter, optional
         A meter of this same stereo signal that the caller feeds the same blocks (the
-        pipeline's own). When given, the stereo loudness is read from it instead of from a
-        meter of the analyzer's own, which halves the cost; the analyzer never pushes to it.
-        Ignored for mono, which needs no meter.
+        pipeline's own). When given, the stereo and fold-down loudness are read from it
+        instead of from a meter of the analyzer's own, which saves most of the cost; the
+        analyzer never pushes to it. Ignored for mono, which needs no meter.
 
     Raises
     ------
@@ -154,7 +154,8 @@ class StereoAnalyzer:
         self._partial_samples = 0
         self._samples = 0
         self._any_sound = False
-        # Stereo and mono fold-down meters; none for mono input, whose fold-down is itself.
+        # One meter of the stereo signal and its fold-down; none for mono input, whose
+        # fold-down is itself.
         if (
             channels == 2
             and loudness_meter is not None
@@ -165,15 +166,12 @@ class StereoAnalyzer:
                 f"{loudness_meter.channels} at {loudness_meter.sample_rate:,} Hz."
             )
         self._own_meter = loudness_meter is None
-        self._meters: tuple[LoudnessMeter, LoudnessMeter] | None = None
+        self._meter: LoudnessMeter | None = None
         if channels == 2:
-            self._meters = (
-                loudness_meter or LoudnessMeter(sample_rate=sample_rate, channels=2),
-                # (L + R) / 2 on both channels: one channel weighted 2 gives the same power
-                # sum (BS.1770-4 eq. 2) for half the filtering.
-                LoudnessMeter(
-                    sample_rate=sample_rate, channels=1, channel_weights=(2.0,), true_peak=False
-                ),
+            # The stereo meter also measures the fold-down (LoudnessMeter.mono_fold_lufs); a
+            # meter of the analyzer's own needs no true peak, the costliest part of a meter.
+            self._meter = loudness_meter or LoudnessMeter(
+                sample_rate=sample_rate, channels=2, true_peak=False
             )
 
     def push(self, block: np.ndarray) -> None:
@@ -204,17 +202,15 @@ class StereoAnalyzer:
         if not block.shape[1]:
             return
         block = block.astype(np.float32, copy=False)
-        if self._meters is None:
-            if not np.isfinite(block).all():
-                raise ValueError("Expected finite samples, found NaN or infinity in the block.")
+        # Checked first, so that a bad block leaves every sum (and the meter) untouched.
+        if not (math.isfinite(block.max()) and math.isfinite(block.min())):
+            raise ValueError("Expected finite samples, found NaN or infinity in the block.")
+        if self._meter is None:
             self._any_sound = self._any_sound or bool(np.any(block))
             self._samples += block.shape[1]
             return
-        stereo_meter, fold_meter = self._meters
-        # The meter checks finiteness first, so a bad block leaves every sum untouched.
-        fold_meter.push((0.5 * (block[0] + block[1]))[np.newaxis])
         if self._own_meter:
-            stereo_meter.push(block)
+            self._meter.push(block)
         self._accumulate(block)
         self._samples += block.shape[1]
 
@@ -251,7 +247,7 @@ class StereoAnalyzer:
     def result(self) -> StereoReport:
         """Return the figures for everything pushed so far; the analyzer can take more after."""
         duration_s = self._samples / self.sample_rate
-        if self._meters is None:
+        if self._meter is None:
             sound = self._any_sound
             return StereoReport(
                 correlation=1.0 if sound else None,
@@ -266,7 +262,6 @@ class StereoAnalyzer:
                 window_s=CORRELATION_WINDOW_S,
                 duration_s=duration_s,
             )
-        stereo_meter, fold_meter = self._meters
         total = self._total + self._partial
         windows = list(self._windows)
         if self._partial_samples:
@@ -279,8 +274,8 @@ class StereoAnalyzer:
             None if value is None else round(value, 3)
             for value in (_pearson(row, count) for row, count in zip(series, counts, strict=True))
         )
-        stereo_lufs = stereo_meter.result().integrated_lufs
-        fold_lufs = fold_meter.result().integrated_lufs
+        stereo_lufs = self._meter.result().integrated_lufs
+        fold_lufs = self._meter.mono_fold_lufs()
         fold_silent = stereo_lufs is not None and fold_lufs is None
         if stereo_lufs is None:
             loss = None
