@@ -50,9 +50,14 @@ class EnginePool:
         self.executor = self._executor()
 
     def _executor(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
+        executor = ProcessPoolExecutor(
             max_workers=self.workers, mp_context=self.context, initializer=warm_up
         )
+        # The pool starts its processes only when work arrives: start (and warm up) every
+        # one now, so that no person's first upload waits for it.
+        for started in [executor.submit(os.getpid) for _ in range(self.workers)]:
+            started.result()
+        return executor
 
     def call(
         self,
@@ -84,20 +89,24 @@ class EnginePool:
 
 
 def run_next(*, worker: str = "inline", engine: EnginePool | None = None) -> bool:
-    """Claim and run one queued job: a preview someone waits for, else an analysis, else a
-    suggestion run. Returns whether there was one."""
+    """Claim and run one queued job. Returns whether there was one.
+
+    The order puts first what someone waits for: a preview, then a stem's analysis and its
+    suggestions (the first suggestions a person sees), then the mix's analysis and its
+    suggestions, which need every stem anyway."""
     preview = suggestions.preview_claim(worker=worker)
     if preview is not None:
         tasks.run_preview(preview, engine=engine)
         return True
-    analysis = services.analysis_claim(worker=worker)
-    if analysis is not None:
-        tasks.run_analysis(analysis, engine=engine)
-        return True
-    run = suggestions.suggest_claim(worker=worker)
-    if run is not None:
-        tasks.run_suggestions(run, engine=engine)
-        return True
+    for scope in ("stem", "mix"):
+        analysis = services.analysis_claim(worker=worker, scope=scope)
+        if analysis is not None:
+            tasks.run_analysis(analysis, engine=engine)
+            return True
+        run = suggestions.suggest_claim(worker=worker, scope=scope)
+        if run is not None:
+            tasks.run_suggestions(run, engine=engine)
+            return True
     return False
 
 

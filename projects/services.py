@@ -681,9 +681,10 @@ def jobs_wake() -> None:
     jobs.wake()
 
 
-def analysis_claim(*, worker: str) -> Analysis | None:
+def analysis_claim(*, worker: str, scope: str | None = None) -> Analysis | None:
     """Take the oldest queued analysis for ``worker``: stems first, then mixes whose stems
-    are all analysed. A job that has already been tried MAX_ATTEMPTS times fails instead."""
+    are all analysed (``scope`` "stem" or "mix" takes only those). A job that has already
+    been tried MAX_ATTEMPTS times fails instead."""
     with transaction.atomic():
         queued = (
             Analysis.objects.select_for_update(skip_locked=True, of=("self",))
@@ -691,8 +692,10 @@ def analysis_claim(*, worker: str) -> Analysis | None:
             .select_related("project", "stem")
             .order_by("queued_at", "pk")
         )
-        analysis = queued.exclude(target=MIX_TARGET).first()
-        if analysis is None:
+        analysis = None
+        if scope != "mix":
+            analysis = queued.exclude(target=MIX_TARGET).first()
+        if analysis is None and scope != "stem":
             busy = Analysis.objects.filter(
                 status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
             ).exclude(target=MIX_TARGET)

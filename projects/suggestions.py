@@ -121,8 +121,9 @@ def suggest_key(analysis: Analysis) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def suggest_claim(*, worker: str) -> Analysis | None:
-    """Take the next finished analysis whose suggestions are due (stems before the mix)."""
+def suggest_claim(*, worker: str, scope: str | None = None) -> Analysis | None:
+    """Take the next finished analysis whose suggestions are due (stems before the mix;
+    ``scope`` "stem" or "mix" takes only those)."""
     with transaction.atomic():
         due = (
             Analysis.objects.select_for_update(skip_locked=True, of=("self",))
@@ -137,6 +138,10 @@ def suggest_claim(*, worker: str) -> Analysis | None:
             )
             .order_by("is_mix", "finished_at", "pk")
         )
+        if scope == "stem":
+            due = due.exclude(target=MIX_TARGET)
+        elif scope == "mix":
+            due = due.filter(target=MIX_TARGET)
         analysis = due.first()
         if analysis is None:
             return None

@@ -252,43 +252,60 @@ def _bus_op(bus: BusSettings, op: dict[str, Any], a: float) -> BusSettings:
 
 @dataclass(frozen=True)
 class StemMeasurement:
-    """What the engine hears of a stem played through given settings."""
+    """What the engine hears of a stem played through given settings (None: not asked)."""
 
-    loudness: LoudnessReport
-    spectrum: SpectrumReport
+    loudness: LoudnessReport | None
+    spectrum: SpectrumReport | None
     stereo: StereoReport | None
-    hygiene: HygieneReport
+    hygiene: HygieneReport | None
     hum_db: float | None
     dc_dbfs: float | None
 
     def series_power(self) -> np.ndarray:
+        if self.spectrum is None:
+            raise ValueError("the spectrum was not measured; ask for it in parts")
         return _levels_to_power(self.spectrum.band_levels_over_time_db)
 
 
+MEASURES = frozenset({"loudness", "spectrum", "stereo", "hygiene", "hum", "dc"})
+
+
 def measure_stem(
-    path: str, settings: StemSettings, *, hum_hz: Sequence[float] = ()
+    path: str,
+    settings: StemSettings,
+    *,
+    hum_hz: Sequence[float] = (),
+    parts: frozenset[str] = MEASURES,
 ) -> StemMeasurement:
-    """Stream a stem file through ``settings`` and measure it: loudness, spectrum, stereo,
+    """Stream a stem file through ``settings`` and measure the ``parts`` asked for (a rule
+    reads one or two, and each costs time): loudness (no true peak), spectrum, stereo,
     hygiene, the hum level at ``hum_hz`` (dB above the local floor, power-summed) and the
     largest DC offset (dBFS)."""
     source = StemSource.from_path(path)
     rate, channels = source.sample_rate, source.channels
-    processor = StemProcessor(settings, sample_rate=rate, out_channels=channels)
-    loudness = LoudnessMeter(sample_rate=rate, channels=channels)
-    stereo = (
-        StereoAnalyzer(sample_rate=rate, channels=2, loudness_meter=loudness)
-        if channels == 2
+    stereo_pair = "stereo" in parts and channels == 2
+    loudness = (
+        LoudnessMeter(sample_rate=rate, channels=channels, true_peak=False)
+        if "loudness" in parts or stereo_pair
         else None
     )
-    hygiene = HygieneAnalyzer(sample_rate=rate, channels=channels)
-    spectrum = SpectrumAnalyzer()
-    front = SpectralFrontEnd(
-        sample_rate=rate,
-        channels=channels,
-        sink=spectrum.push,
-        samples_sink=hygiene.push_analysis_samples,
+    stereo = (
+        StereoAnalyzer(sample_rate=rate, channels=2, loudness_meter=loudness)
+        if stereo_pair
+        else None
     )
-    hum = _HumProbe(rate, hum_hz)
+    hygiene = HygieneAnalyzer(sample_rate=rate, channels=channels) if "hygiene" in parts else None
+    spectrum = SpectrumAnalyzer() if "spectrum" in parts else None
+    front = None
+    if spectrum or hygiene:
+        front = SpectralFrontEnd(
+            sample_rate=rate,
+            channels=channels,
+            sink=spectrum.push if spectrum else lambda frames: None,
+            samples_sink=hygiene.push_analysis_samples if hygiene else None,
+        )
+    hum = _HumProbe(rate, hum_hz) if "hum" in parts else None
+    processor = StemProcessor(settings, sample_rate=rate, out_channels=channels)
     dc_sum = np.zeros(channels)
     frames = 0
     for raw in decode.read_blocks(path):
@@ -296,16 +313,18 @@ def measure_stem(
         for analyzer in (loudness, stereo, hygiene, front, hum):
             if analyzer is not None:
                 analyzer.push(block)
-        dc_sum += block.sum(axis=1, dtype=np.float64)
+        if "dc" in parts:
+            dc_sum += block.sum(axis=1, dtype=np.float64)
         frames += block.shape[1]
-    front.finish()
+    if front:
+        front.finish()
     dc = float(np.max(np.abs(dc_sum))) / max(frames, 1)
     return StemMeasurement(
-        loudness=loudness.result(),
-        spectrum=spectrum.result(),
+        loudness=loudness.result() if loudness else None,
+        spectrum=spectrum.result() if spectrum else None,
         stereo=stereo.result() if stereo else None,
-        hygiene=hygiene.result(),
-        hum_db=hum.result(),
+        hygiene=hygiene.result() if hygiene else None,
+        hum_db=hum.result() if hum else None,
         dc_dbfs=20 * math.log10(dc) if dc > 0 else None,
     )
 
@@ -329,6 +348,8 @@ class _HumProbe:
             self._flush()
 
     def _flush(self) -> None:
+        if not self.buffer:
+            return
         mid = np.concatenate(self.buffer)
         self.buffer = []
         if mid.size < self.rate:
@@ -360,15 +381,16 @@ class _HumProbe:
 def stem_suggestions(stem: StemInput) -> Iterator[Suggestion]:
     """Suggestions about one stem on its own, each measured, in order of how much they
     matter (cleanup first)."""
-    base: dict[tuple[float, ...], StemMeasurement] = {}
+    cache: dict[str, StemMeasurement] = {}
 
-    def measured(settings: StemSettings, hum_hz: tuple[float, ...] = ()) -> StemMeasurement:
-        if settings == stem.settings and hum_hz in base:
-            return base[hum_hz]
-        result = measure_stem(stem.path, settings, hum_hz=hum_hz)
-        if settings == stem.settings:
-            base[hum_hz] = result
-        return result
+    def measured(
+        settings: StemSettings, part: str, hum_hz: tuple[float, ...] = ()
+    ) -> StemMeasurement:
+        """The stem through ``settings``, measured for one ``part`` (cached)."""
+        key = json.dumps([settings.to_dict(), part, hum_hz])
+        if key not in cache:
+            cache[key] = measure_stem(stem.path, settings, hum_hz=hum_hz, parts=frozenset({part}))
+        return cache[key]
 
     for rule in STEM_RULES:
         for candidate in rule(stem, measured):
@@ -393,8 +415,8 @@ def _hum_rule(stem: StemInput, measured: Measured) -> Iterator[Suggestion]:
     move = tuple(
         {"op": "eq", "stem": stem.key, "freq_hz": f, "gain_db": -24.0, "q": 40.0} for f in lines
     )
-    before = measured(stem.settings, lines).hum_db
-    after = measured(_after(stem, move), lines).hum_db
+    before = measured(stem.settings, "hum", lines).hum_db
+    after = measured(_after(stem, move), "hum", lines).hum_db
     if before is None or after is None:
         return
     harmonics = ", ".join(f"{f:g}" for f in lines)
@@ -424,8 +446,8 @@ def _dc_rule(stem: StemInput, measured: Measured) -> Iterator[Suggestion]:
     if max(offsets, default=0.0) < 10 ** (-50 / 20) or (stem.settings.highpass_hz or 0) >= 20:
         return
     move = ({"op": "highpass", "stem": stem.key, "freq_hz": 20.0},)
-    before = measured(stem.settings).dc_dbfs
-    after = measured(_after(stem, move)).dc_dbfs
+    before = measured(stem.settings, "dc").dc_dbfs
+    after = measured(_after(stem, move), "dc").dc_dbfs
     if before is None:
         return
     yield Suggestion(
@@ -466,8 +488,8 @@ def _noise_rule(stem: StemInput, measured: Measured) -> Iterator[Suggestion]:
             "release_ms": 150.0,
         },
     )
-    before = measured(stem.settings).hygiene.noise_floor_db
-    after = measured(_after(stem, move)).hygiene.noise_floor_db
+    before = measured(stem.settings, "hygiene").hygiene.noise_floor_db
+    after = measured(_after(stem, move), "hygiene").hygiene.noise_floor_db
     if before is None:
         return
     yield Suggestion(
@@ -545,8 +567,8 @@ def _highpass_rule(stem: StemInput, measured: Measured) -> Iterator[Suggestion]:
     if np.nansum(10 ** (levels[below] / 10)) < 10 ** ((top - HIGHPASS_JUNK_DB) / 10):
         return  # nothing down there but the skirt of the part's own notes
     move = ({"op": "highpass", "stem": stem.key, "freq_hz": float(cutoff)},)
-    before = _band_sum_db(measured(stem.settings).spectrum, below)
-    after = _band_sum_db(measured(_after(stem, move)).spectrum, below)
+    before = _band_sum_db(measured(stem.settings, "spectrum").spectrum, below)
+    after = _band_sum_db(measured(_after(stem, move), "spectrum").spectrum, below)
     yield Suggestion(
         kind="tonal",
         code="tonal.highpass",
@@ -586,8 +608,8 @@ def _low_end_rule(stem: StemInput, measured: Measured, width: list) -> Iterator[
     if np.nanmean(low_width) < 0.1 or stem.settings.mono_below_hz:
         return
     move = ({"op": "mono_below", "stem": stem.key, "freq_hz": 120.0},)
-    before = _low_width(measured(stem.settings).spectrum)
-    after = _low_width(measured(_after(stem, move)).spectrum)
+    before = _low_width(measured(stem.settings, "spectrum").spectrum)
+    after = _low_width(measured(_after(stem, move), "spectrum").spectrum)
     yield Suggestion(
         kind="stereo",
         code="stereo.low_end",
@@ -618,8 +640,8 @@ def _width_rule(stem: StemInput, measured: Measured, stereo: dict) -> Iterator[S
     loss, width = stereo.get("mono_fold_loss_lu"), stereo["width"]
     if loss is not None and (loss > 3.0 or (stereo.get("correlation") or 0) < -0.1):
         move = ({"op": "width", "stem": stem.key, "factor": 0.5},)
-        before = measured(stem.settings).stereo.mono_fold_loss_lu
-        after = measured(_after(stem, move)).stereo.mono_fold_loss_lu
+        before = measured(stem.settings, "stereo").stereo.mono_fold_loss_lu
+        after = measured(_after(stem, move), "stereo").stereo.mono_fold_loss_lu
         yield Suggestion(
             kind="stereo",
             code="stereo.too_wide",
@@ -638,8 +660,8 @@ def _width_rule(stem: StemInput, measured: Measured, stereo: dict) -> Iterator[S
         )
     elif stem.role in ("pad", "keys", "fx") and 0.005 < width < 0.05:
         move = ({"op": "width", "stem": stem.key, "factor": 2.0},)
-        before = measured(stem.settings).stereo.width
-        after = measured(_after(stem, move)).stereo.width
+        before = measured(stem.settings, "stereo").stereo.width
+        after = measured(_after(stem, move), "stereo").stereo.width
         yield Suggestion(
             kind="stereo",
             code="stereo.too_narrow",
@@ -674,7 +696,7 @@ def _dynamics_rule(stem: StemInput, measured: Measured) -> Iterator[Suggestion]:
     if spread is None or spread <= limit or loudness.get("rms_dbfs") is None:
         return
     attack, release = (5.0, 100.0) if stem.role == "vocals" else (20.0, 200.0)
-    base = measured(stem.settings)
+    base = measured(stem.settings, "loudness")
     threshold = float(np.clip(loudness["rms_dbfs"] + 3, -50, -6))
     op = {
         "op": "compressor",
@@ -685,10 +707,10 @@ def _dynamics_rule(stem: StemInput, measured: Measured) -> Iterator[Suggestion]:
         "release_ms": release,
         "makeup_db": 0.0,
     }
-    squeezed = measured(_after(stem, (op,)))
+    squeezed = measured(_after(stem, (op,)), "loudness")
     makeup = (base.loudness.integrated_lufs or 0) - (squeezed.loudness.integrated_lufs or 0)
     op["makeup_db"] = round(float(np.clip(makeup, 0, 24)), 1)
-    after = _short_term_spread(measured(_after(stem, (op,))).loudness.to_dict())
+    after = _short_term_spread(measured(_after(stem, (op,)), "loudness").loudness.to_dict())
     before = _short_term_spread(base.loudness.to_dict())
     if before is None or after is None:
         return
@@ -744,7 +766,8 @@ class ProjectContext:
     def measurement(self, stem: StemInput, settings: StemSettings) -> StemMeasurement:
         key = json.dumps([stem.key, settings.to_dict()])
         if key not in self._measured:
-            self._measured[key] = measure_stem(stem.path, settings)
+            parts = frozenset({"spectrum", "loudness"})
+            self._measured[key] = measure_stem(stem.path, settings, parts=parts)
         return self._measured[key]
 
     def series(self, stem: StemInput, settings: StemSettings | None = None) -> np.ndarray:
