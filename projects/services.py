@@ -146,12 +146,21 @@ def project_delete(*, user: AbstractBaseUser, project_id: int) -> None:
     membership_require(user=user, project_id=project_id, role=Role.OWNER)
     with transaction.atomic():
         names = list(Stem.objects.filter(project_id=project_id).values_list("file", flat=True))
+        for files in Suggestion.objects.filter(project_id=project_id).values_list(
+            "preview_files", flat=True
+        ):
+            names += preview_file_names(files)
         Project.objects.filter(pk=project_id).delete()
-        transaction.on_commit(lambda: _delete_files(names))
+        transaction.on_commit(lambda: delete_files(names))
         transaction.on_commit(lambda: events.notify_project_deleted(project_id))
 
 
-def _delete_files(names: list[str]) -> None:
+def preview_file_names(files: dict[str, Any] | None) -> list[str]:
+    """The stored files of a suggestion's preview (its ``preview_files``)."""
+    return [files[k] for k in ("before", "after") if files and files.get(k)]
+
+
+def delete_files(names: list[str]) -> None:
     for name in names:
         try:
             default_storage.delete(name)
@@ -365,7 +374,7 @@ def stem_upload(*, user: AbstractBaseUser, project_id: int, upload: Upload) -> S
             )
             _queue_stem(project, stem)
     except BaseException as error:
-        _delete_files([stem.file.name])
+        delete_files([stem.file.name])
         if isinstance(error, IntegrityError):
             raise Conflict(
                 f"“{original}” is the same file as a stem already in this project.",
@@ -453,7 +462,7 @@ def stem_delete(*, user: AbstractBaseUser, project_id: int, stem_id: int) -> Non
         stem.delete()
         events.record(project=stem.project, type="stem.deleted", actor=user, payload=payload)
         _requeue_mix(stem.project)
-        transaction.on_commit(lambda: _delete_files([name]))
+        transaction.on_commit(lambda: delete_files([name]))
 
 
 def _forget_stem(stem: Stem) -> None:

@@ -37,7 +37,13 @@ from .models import (
     Suggestion,
     SuggestionStatus,
 )
-from .services import comment_payload, jobs_wake, membership_require
+from .services import (
+    comment_payload,
+    delete_files,
+    jobs_wake,
+    membership_require,
+    preview_file_names,
+)
 
 PREVIEW_AMOUNTS = range(0, 101)
 
@@ -207,11 +213,12 @@ def suggestion_publish(*, analysis: Analysis, candidate: dict[str, Any]) -> Sugg
         if existing.status in (SuggestionStatus.ACCEPTED, SuggestionStatus.REJECTED):
             return existing
         revived = existing.status == SuggestionStatus.SUPERSEDED
+        stale_preview = existing.move != candidate["move"]
         for name, value in fields.items():
             setattr(existing, name, value)
         existing.status = SuggestionStatus.PROPOSED
-        if existing.move != candidate["move"]:
-            existing.preview_status, existing.preview_files = "", None
+        if stale_preview:  # the move changed: the rendered preview is of another move
+            _forget_preview(existing)
         existing.save()
         existing.stems.set(stems)
         _record(existing, "suggestion.created" if revived else "suggestion.updated")
@@ -501,6 +508,14 @@ def suggestion_preview(
     return suggestion
 
 
+def _forget_preview(suggestion: Suggestion) -> None:
+    """Drop a suggestion's rendered preview; its files leave storage after commit."""
+    names = preview_file_names(suggestion.preview_files)
+    suggestion.preview_status, suggestion.preview_files = "", None
+    if names:
+        transaction.on_commit(lambda: delete_files(names))
+
+
 def preview_claim(*, worker: str) -> Suggestion | None:
     with transaction.atomic():
         suggestion = (
@@ -531,6 +546,7 @@ def preview_finish(
         )
         if current is None:
             return False
+        _forget_preview(current)
         current.preview_status = JobStatus.DONE if files else JobStatus.FAILED
         current.preview_files = files
         current.preview_error = error[:2000]

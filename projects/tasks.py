@@ -184,7 +184,7 @@ def run_preview(suggestion: Suggestion, *, engine: Any = None) -> None:
         )
         return
     if not suggestions.preview_finish(suggestion=suggestion, amount=amount, files=files):
-        _delete_stored([files["before"], files["after"]])
+        services.delete_files([files["before"], files["after"]])
 
 
 def _render_preview(suggestion: Suggestion, amount: int, engine: Any) -> dict[str, Any]:
@@ -222,9 +222,3 @@ def _render_preview(suggestion: Suggestion, amount: int, engine: Any) -> dict[st
                     f"previews/{suggestion.project_id}/{stamp}-{which}.flac", File(handle)
                 )
     return names | {"info": info}
-
-
-def _delete_stored(names: list[str]) -> None:
-    for name in names:
-        with contextlib.suppress(Exception):
-            default_storage.delete(name)

@@ -401,3 +401,24 @@ def test_the_api_refuses_commenters_decisions_and_outsiders(
         .status_code
         == 201
     )
+
+
+def test_a_new_preview_replaces_the_old_files_and_deleting_the_project_removes_them(
+    project, alice, fought, django_capture_on_commit_callbacks
+):
+    masking = fought[2]
+    rendered = []
+    for amount in (100, 50):
+        suggestions.suggestion_preview(
+            user=alice, project_id=project.pk, suggestion_id=masking.pk, amount=amount
+        )
+        with django_capture_on_commit_callbacks(execute=True):
+            jobs.run_until_idle()
+        masking.refresh_from_db()
+        rendered.append([masking.preview_files["before"], masking.preview_files["after"]])
+    assert masking.preview_amount == 50
+    assert not any(default_storage.exists(name) for name in rendered[0])
+    assert all(default_storage.exists(name) for name in rendered[1])
+    with django_capture_on_commit_callbacks(execute=True):
+        services.project_delete(user=alice, project_id=project.pk)
+    assert not any(default_storage.exists(name) for name in rendered[1])
