@@ -41,14 +41,15 @@ steps are the arrival times (first screen) of the events on the way: the stem's
 run the benchmark waits until every job is done and deletes the project.
 
 Before measuring, untimed warm-up uploads run until the server's engine processes exist
-(the pool spawns them on demand and each compiles the kernels when it starts); the first of
+(the pool starts and warms them at boot, each compiling the kernels); the first of
 them is printed as the *cold* figure: the first upload after the server starts.
 
 Baseline, measured in the same run on the same file, just before each configuration's runs
-(the server idle): the engine alone in a fresh process (after ``warm_up()``, as a pool process): ``run_in_worker`` (``analyze_file(path,
-verify=False)``, the job's analysis) and then the stem's suggestion rules (``run_suggestions``,
-scope stem) until the first suggestion is emitted; median of 3. latency / analysis and
-latency / (analysis + first suggestion) show what the server's path adds.
+(the server idle): the engine alone in a fresh process (after ``warm_up()``, as a pool
+process): ``run_in_worker`` (``analyze_file(path, verify=False)``, the job's analysis) and
+then the stem's suggestion rules (``run_suggestions``, scope stem) until the first suggestion
+is emitted; median of 3. latency / analysis and latency / (analysis + first suggestion) show
+what the server's path adds.
 
 Machine noise: before each configuration the benchmark says how many cores other processes
 keep busy (``--wait-idle`` waits for a quiet machine first), and every run says when other
