@@ -317,23 +317,36 @@
       const hp = input("highpass_hz", settings.highpass_hz, { min: 20, max: 1000, placeholder: "off" });
       const mute = el("input", { type: "checkbox", checked: settings.mute, disabled: !editable, "aria-label": `Mute ${stem.name}` });
       let bands = [...settings.eq];
-      const bandList = el("ul", { class: "bands" });
+      const bandList = el("ul", { class: "bands eq-bands" });
       const drawBands = () => bandList.replaceChildren(...bands.map((b, i) => el("li", {},
         `${b.gain_db > 0 ? "+" : ""}${Number(b.gain_db).toFixed(1)} dB @ ${b.freq_hz >= 1000 ? `${(b.freq_hz / 1000).toFixed(1)} kHz` : `${Math.round(b.freq_hz)} Hz`} Q ${b.q} `,
         sourceTag(b.source),
         editable ? el("button", { type: "button", class: "small link", "aria-label": "Remove band", onclick: () => { bands = bands.filter((_, j) => j !== i); drawBands(); } }, "×") : null)));
       drawBands();
-      const dynamics = [settings.compressor ? `comp ${settings.compressor.ratio.toFixed(1)}:1 @ ${settings.compressor.threshold_db} dBFS` : null,
-        settings.gate ? `gate @ ${settings.gate.threshold_db} dBFS` : null,
-        settings.mono_below_hz ? `mono < ${Math.round(settings.mono_below_hz)} Hz` : null].filter(Boolean).join(" · ") || "—";
+      // Compressor, gate and mono-below can be edited through the API; here they can be
+      // taken out (×) or kept.
+      const kept = { compressor: settings.compressor, gate: settings.gate, mono_below_hz: settings.mono_below_hz };
+      const dynamicsList = el("ul", { class: "bands dynamics" });
+      const describe = {
+        compressor: (c) => `comp ${c.ratio.toFixed(1)}:1 @ ${c.threshold_db} dBFS, +${c.makeup_db} dB`,
+        gate: (g) => `gate @ ${g.threshold_db} dBFS`,
+        mono_below_hz: (f) => `mono < ${Math.round(f)} Hz`,
+      };
+      const drawDynamics = () => {
+        const items = Object.entries(kept).filter(([, v]) => v !== null && v !== undefined);
+        dynamicsList.replaceChildren(...(items.length ? items.map(([key, value]) => el("li", {}, describe[key](value), " ",
+          editable ? el("button", { type: "button", class: "small link", "aria-label": `Remove ${key} of ${stem.name}`, onclick: () => { kept[key] = null; drawDynamics(); } }, "×") : null))
+          : [el("li", { class: "muted" }, "—")]));
+      };
+      drawDynamics();
       const save = el("button", { type: "button", class: "small", hidden: !editable, onclick: async () => {
         const value = (field) => (field.value === "" ? null : Number(field.value));
-        const body = { ...settings, gain_db: value(gain) ?? 0, pan: value(pan) ?? 0, width: value(width) ?? 1, highpass_hz: value(hp), mute: mute.checked, eq: bands };
+        const body = { ...settings, ...kept, gain_db: value(gain) ?? 0, pan: value(pan) ?? 0, width: value(width) ?? 1, highpass_hz: value(hp), mute: mute.checked, eq: bands };
         try { await post(`/projects/${projectId}/mix/stems/${stem.id}/`, body); } catch (error) { flash(error.message); }
       } }, "Save");
       return el("tr", { "data-mix-stem": stem.id },
         el("th", { scope: "row" }, stem.name), el("td", {}, gain), el("td", {}, pan), el("td", {}, width), el("td", {}, hp),
-        el("td", {}, mute), el("td", {}, bandList), el("td", { class: "muted" }, dynamics), el("td", {}, save));
+        el("td", {}, mute), el("td", {}, bandList), el("td", {}, dynamicsList), el("td", {}, save));
     }
 
     function busForm(bus) {

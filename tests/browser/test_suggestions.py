@@ -80,7 +80,23 @@ def test_two_people_see_discuss_preview_and_decide_a_masking_suggestion(
     expect(decided).to_have_attribute("data-status", "accepted", timeout=15_000)
     expect(decided).to_contain_text("accepted by alice")
     guitar_row = bob.locator("#mix-stems tr", has_text="guitar")
-    expect(guitar_row.locator(".bands")).to_contain_text("dB @ 2.5 kHz")
+    expect(guitar_row.locator(".eq-bands")).to_contain_text("dB @ 2.5 kHz")
     expect(guitar_row.locator(".badge.ai")).to_be_visible()
     expect(bob.locator("#mix-last")).to_contain_text("Accepted")
     expect(bob.locator("#activity")).to_contain_text("alice accepted the AI suggestion")
+
+    # bob turns the vocal down by hand; alice sees it. Then alice undoes her acceptance.
+    vocals_row = bob.locator("#mix-stems tr", has_text="vocals")
+    vocals_row.get_by_label("gain_db of vocals").fill("-2")
+    vocals_row.get_by_role("button", name="Save").click()
+    expect(
+        alice.locator("#mix-stems tr", has_text="vocals").get_by_label("gain_db of vocals")
+    ).to_have_value("-2", timeout=15_000)
+    expect(alice.locator("#mix-last")).to_contain_text("Edited “vocals”")
+    alice.locator("#mix-undo").click()  # undoes bob's edit: the newest change
+    alice.locator("#mix-undo").click()  # then the accepted suggestion
+    reopened = bob.locator('#suggestions-open .suggestion[data-code="masking.eq"]')
+    expect(reopened).to_be_visible(timeout=15_000)
+    expect(
+        bob.locator("#mix-stems tr", has_text="guitar").locator(".eq-bands")
+    ).not_to_contain_text("2.5 kHz")
