@@ -95,14 +95,15 @@ def mix_payload(project: Project) -> dict[str, Any]:
     """The project's mix settings with every stem filled in (defaults for untouched ones)."""
     mix = MixSettings.from_dict(project.mix_settings)
     stem_ids = Stem.objects.filter(project=project).values_list("pk", flat=True)
-    last = MixChange.objects.filter(project=project, undone=False).order_by("-revision").first()
+    last = MixChange.objects.filter(project=project).order_by("-revision").first()
+    undoable = MixChange.objects.filter(project=project, undone=False).exclude(action="undo")
     return {
         "revision": project.mix_revision,
         "stems": {str(pk): mix.stem(str(pk)).to_dict() for pk in stem_ids},
         "bus": mix.bus.to_dict(),
         "default_stem": StemSettings().to_dict(),
         "last_change": last.summary if last else None,
-        "can_undo": last is not None and last.action != "undo",
+        "can_undo": undoable.exists(),
     }
 
 

@@ -339,11 +339,11 @@
           : [el("li", { class: "muted" }, "—")]));
       };
       drawDynamics();
-      const save = el("button", { type: "button", class: "small", hidden: !editable, onclick: async () => {
+      const save = el("button", { type: "button", class: "small", hidden: !editable, "aria-label": `Apply the settings of ${stem.name}`, onclick: async () => {
         const value = (field) => (field.value === "" ? null : Number(field.value));
         const body = { ...settings, ...kept, gain_db: value(gain) ?? 0, pan: value(pan) ?? 0, width: value(width) ?? 1, highpass_hz: value(hp), mute: mute.checked, eq: bands };
         try { await post(`/projects/${projectId}/mix/stems/${stem.id}/`, body); } catch (error) { flash(error.message); }
-      } }, "Save");
+      } }, "Apply");
       return el("tr", { "data-mix-stem": stem.id },
         el("th", { scope: "row" }, stem.name), el("td", {}, gain), el("td", {}, pan), el("td", {}, width), el("td", {}, hp),
         el("td", {}, mute), el("td", {}, bandList), el("td", {}, dynamicsList), el("td", {}, save));
@@ -363,7 +363,7 @@
         editable ? el("button", { type: "button", class: "small", onclick: async () => {
           const body = { ...bus, target: target.value || null, gain_db: Number(gain.value || 0), ceiling_dbtp: ceiling.value === "" ? null : Number(ceiling.value) };
           try { await post(`/projects/${projectId}/mix/bus/`, body); } catch (error) { flash(error.message); }
-        } }, "Save") : null);
+        } }, "Apply") : null);
     }
 
     $("mix-undo").addEventListener("click", async () => {

@@ -81,13 +81,14 @@
     // The file's name only says something new once the stem has been renamed.
     const fileBase = stem.original_name.replace(/\.[^.]+$/, "");
     if (stem.name !== fileBase && stem.name !== stem.original_name) nameCell.append(el("span", { class: "hint" }, stem.original_name));
+    if (renaming && renaming.id === stem.id) nameCell.replaceChildren(renameEditor(stem));
     const actions = el("td", { class: "actions" },
       el("a", { href: stemUrl(stem, "download"), class: "button small", "aria-label": `Download ${stem.name}` }, "Download"));
     if (can("editor")) {
       actions.append(
         el("button", { type: "button", class: "small", "aria-label": `Move ${stem.name} up`, disabled: index === 0, onclick: () => move(stem, "up") }, "↑"),
         el("button", { type: "button", class: "small", "aria-label": `Move ${stem.name} down`, disabled: index === state.stems.length - 1, onclick: () => move(stem, "down") }, "↓"),
-        el("button", { type: "button", class: "small", "aria-label": `Rename ${stem.name}`, onclick: () => startRename(stem, nameCell) }, "Rename"),
+        el("button", { type: "button", class: "small", "aria-label": `Rename ${stem.name}`, onclick: () => startRename(stem) }, "Rename"),
         el("button", { type: "button", class: "small danger", "aria-label": `Delete ${stem.name}`, onclick: () => remove(stem) }, "Delete"),
       );
     }
@@ -225,7 +226,12 @@
 
   function renderStems() {
     state.stems.sort((a, b) => a.position - b.position || a.id - b.id);
+    const editing = document.activeElement && document.activeElement.closest(".inline-edit");
+    const caret = editing ? [document.activeElement.selectionStart, document.activeElement.selectionEnd] : null;
     $("stem-rows").replaceChildren(...state.stems.flatMap(stemRow));
+    if (renaming && !state.stems.some((s) => s.id === renaming.id)) renaming = null;
+    const input = document.querySelector(".inline-edit input");
+    if (input && caret) { input.focus(); input.setSelectionRange(...caret); }
     $("stem-count").textContent = state.stems.length ? `${state.stems.length} stem${state.stems.length === 1 ? "" : "s"}` : "";
     $("stems-empty").hidden = state.stems.length > 0;
     $("stems-empty-text").textContent = can("editor")
@@ -238,18 +244,30 @@
     select.value = state.stems.some((s) => String(s.id) === chosen) ? chosen : "";
   }
 
-  function startRename(stem, cell) {
-    const input = el("input", { value: stem.name, maxlength: 200, "aria-label": "New name", required: true });
-    const editor = el("form", { class: "inline-edit", onsubmit: async (event) => {
+  // The stem being renamed, if any: rows are redrawn whenever an event arrives (an analysis
+  // finishing, say), and the half-typed name must survive that.
+  let renaming = null; // {id, value}
+
+  function startRename(stem) {
+    renaming = { id: stem.id, value: stem.name };
+    renderStems();
+    const input = document.querySelector(".inline-edit input");
+    if (input) { input.focus(); input.select(); }
+  }
+
+  function renameEditor(stem) {
+    const input = el("input", { value: renaming.value, maxlength: 200, "aria-label": "New name", required: true });
+    input.addEventListener("input", () => { renaming.value = input.value; });
+    const stop = () => { renaming = null; renderStems(); };
+    return el("form", { class: "inline-edit", onsubmit: async (event) => {
       event.preventDefault();
       try {
         await post(stemUrl(stem, "rename"), form({ name: input.value }));
+        renaming = null;
+        renderStems();
       } catch (error) { flash(error.message); }
     } }, input, el("button", { type: "submit", class: "small primary" }, "Save"),
-      el("button", { type: "button", class: "small", onclick: renderStems }, "Cancel"));
-    cell.replaceChildren(editor);
-    input.focus();
-    input.select();
+      el("button", { type: "button", class: "small", onclick: stop }, "Cancel"));
   }
 
   async function move(stem, direction) {

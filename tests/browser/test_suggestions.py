@@ -88,7 +88,7 @@ def test_two_people_see_discuss_preview_and_decide_a_masking_suggestion(
     # bob turns the vocal down by hand; alice sees it. Then alice undoes her acceptance.
     vocals_row = bob.locator("#mix-stems tr", has_text="vocals")
     vocals_row.get_by_label("gain_db of vocals").fill("-2")
-    vocals_row.get_by_role("button", name="Save").click()
+    vocals_row.get_by_role("button", name="Apply the settings of vocals").click()
     expect(
         alice.locator("#mix-stems tr", has_text="vocals").get_by_label("gain_db of vocals")
     ).to_have_value("-2", timeout=15_000)
