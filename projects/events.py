@@ -46,6 +46,11 @@ EVENT_SHAPES: dict[str, set[str]] = {
     "suggestion.preview": {"suggestion"},
     "mix.changed": {"mix", "change"},
     "mix.masking": {"analysis_id"},
+    "version.created": {"version"},
+    "version.queued": {"version"},
+    "version.started": {"version"},
+    "version.done": {"version"},
+    "version.failed": {"version"},
 }
 
 
@@ -134,6 +139,17 @@ def describe(event: Event) -> str:
             return f"{who}: {payload['change']['summary']}"
         case "mix.masking":
             return "The engine mapped where the stems mask each other"
+        case "version.created" | "version.queued":
+            version = payload["version"]
+            return f"{who} asked for a render of {version['label']} “{version['name']}”"
+        case "version.started":
+            return f"Rendering {payload['version']['label']}"
+        case "version.done":
+            version = payload["version"]
+            return f"{version['label']} “{version['name']}” is ready"
+        case "version.failed":
+            version = payload["version"]
+            return f"The render of {version['label']} failed: {version['error']}"
     return f"{who}: {event.type}"
 
 

@@ -303,3 +303,42 @@ class MixChange(models.Model):
 
     def __str__(self) -> str:
         return f"r{self.revision} {self.summary}"
+
+
+class MixVersion(models.Model):
+    """A numbered render of the project's mix (v1, v2, ...) and the job that makes it.
+
+    ``manifest`` is the snapshot it is rendered from and answers for: the stems by checksum,
+    the mix settings, and where each setting came from (an engine suggestion and the person
+    who accepted it, or a person's hand). ``files`` maps a format to its stored file.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    name = models.CharField(max_length=120)
+    notes = models.TextField(blank=True, max_length=4000)
+    formats = models.JSONField(default=list)
+    manifest = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    progress = models.FloatField(default=0.0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    worker = models.CharField(max_length=80, blank=True)
+    files = models.JSONField(default=dict)
+    result = models.JSONField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "number"], name="one_version_per_number")
+        ]
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"v{self.number} {self.name}"

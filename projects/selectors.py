@@ -6,7 +6,17 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Prefetch, QuerySet
 
 from .events import events_after
-from .models import Analysis, Comment, Event, Membership, Project, Role, Stem, Suggestion
+from .models import (
+    Analysis,
+    Comment,
+    Event,
+    Membership,
+    MixVersion,
+    Project,
+    Role,
+    Stem,
+    Suggestion,
+)
 from .services import membership_require
 
 
@@ -68,3 +78,9 @@ def project_analyses(*, project_id: int) -> list[Analysis]:
     """The project's analyses without their reports (those are fetched one at a time)."""
     rows = Analysis.objects.filter(project_id=project_id).select_related("stem")
     return list(rows.defer("report", "masking").order_by("pk"))
+
+
+def project_versions(*, project_id: int) -> list[MixVersion]:
+    """The project's mix versions, oldest first, without their waveform peaks."""
+    rows = MixVersion.objects.filter(project_id=project_id).select_related("created_by")
+    return list(rows.order_by("number"))

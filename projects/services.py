@@ -39,6 +39,7 @@ from .models import (
     Comment,
     JobStatus,
     Membership,
+    MixVersion,
     Project,
     Role,
     Stem,
@@ -150,6 +151,10 @@ def project_delete(*, user: AbstractBaseUser, project_id: int) -> None:
             "preview_files", flat=True
         ):
             names += preview_file_names(files)
+        for files in MixVersion.objects.filter(project_id=project_id).values_list(
+            "files", flat=True
+        ):
+            names += list((files or {}).values())
         Project.objects.filter(pk=project_id).delete()
         transaction.on_commit(lambda: delete_files(names))
         transaction.on_commit(lambda: events.notify_project_deleted(project_id))
@@ -787,11 +792,12 @@ def analysis_recover() -> int:
     """Put analyses (and suggestion runs and previews) left running by a process that
     stopped back in the queue."""
     from .suggestions import suggest_recover
+    from .versions import version_recover
 
     analyses = Analysis.objects.filter(status=JobStatus.RUNNING).update(
         status=JobStatus.QUEUED, progress=0.0
     )
-    return analyses + suggest_recover()
+    return analyses + suggest_recover() + version_recover()
 
 
 def analysis_retry(*, user: AbstractBaseUser, project_id: int, analysis_id: int) -> Analysis:

@@ -18,16 +18,18 @@ from typing import Any
 
 from django.core.files import File
 from django.core.files.storage import default_storage
+from django.utils.text import slugify
 
 from studio.processing.analysis import run_in_worker
 from studio.processing.errors import AudioError
 from studio.processing.mixing import MixSettings
 from studio.processing.preview import render_preview
+from studio.processing.render import FORMATS, render_mix
 from studio.processing.suggest import PREVIEW_S, apply_move
 from studio.processing.suggest import run_suggestions as run_suggestions_in_worker
 
-from . import services, suggestions
-from .models import MIX_TARGET, Analysis, JobStatus, Stem, Suggestion
+from . import services, suggestions, versions
+from .models import MIX_TARGET, Analysis, JobStatus, MixVersion, Stem, Suggestion
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY_S = 0.5
@@ -222,3 +224,61 @@ def _render_preview(suggestion: Suggestion, amount: int, engine: Any) -> dict[st
                     f"previews/{suggestion.project_id}/{stamp}-{which}.flac", File(handle)
                 )
     return names | {"info": info}
+
+
+class _VersionProgress:
+    """Passes a render's progress on at most every PROGRESS_EVERY_S seconds."""
+
+    def __init__(self, version: MixVersion) -> None:
+        self.version, self.last = version, 0.0
+
+    def __call__(self, fraction: float) -> None:
+        now = time.monotonic()
+        if now - self.last >= PROGRESS_EVERY_S and fraction < 1.0:
+            self.last = now
+            versions.version_progress(version=self.version, progress=fraction)
+
+
+def run_render(version: MixVersion, *, engine: Any = None) -> None:
+    """Render a version from its manifest into its formats, store the files, and say so."""
+    try:
+        files, result = _render(version, engine)
+    except Exception as error:
+        log.exception("render of version %s failed", version.pk)
+        versions.version_fail(version=version, error=_render_error(error))
+        return
+    if not versions.version_finish(version=version, files=files, result=result):
+        services.delete_files(list(files.values()))
+
+
+def _render_error(error: Exception) -> str:
+    if isinstance(error, (AudioError, LookupError)):
+        return str(error)
+    return f"The engine could not render this mix ({type(error).__name__}: {error})."
+
+
+def _render(version: MixVersion, engine: Any) -> tuple[dict[str, str], dict[str, Any]]:
+    entries = version.manifest["stems"]
+    present = {s.pk: s for s in Stem.objects.filter(project_id=version.project_id)}
+    missing = [e["name"] for e in entries if e["id"] not in present]
+    if missing:
+        raise LookupError(
+            f"The stem{'s' if len(missing) > 1 else ''} {', '.join(missing)} of this version "
+            "were deleted before it was rendered."
+        )
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        outputs = {f: str(tmp / f"mix.{FORMATS[f][2]}") for f in version.formats}
+        kwargs = {
+            "paths": [str(stack.enter_context(local_file(e["file"]))) for e in entries],
+            "settings": [e["settings"] for e in entries],
+            "bus": version.manifest["bus"],
+            "outputs": outputs,
+        }
+        result = _engine_call(engine, render_mix, "progress", _VersionProgress(version), kwargs)
+        base = f"mixes/{version.project_id}/v{version.number}-{slugify(version.name) or 'mix'}"
+        files = {}
+        for fmt, path in outputs.items():
+            with open(path, "rb") as handle:
+                files[fmt] = default_storage.save(f"{base}.{FORMATS[fmt][2]}", File(handle))
+    return files, result

@@ -72,6 +72,32 @@ urlpatterns = [
         name="suggestion_preview_file",
     ),
     path("projects/<int:project_id>/mix/", views.mix_detail, name="mix_detail"),
+    path("projects/<int:project_id>/versions/", views.version_create, name="version_create"),
+    path(
+        "projects/<int:project_id>/versions/<int:version_id>/",
+        views.version_detail,
+        name="version_detail",
+    ),
+    path(
+        "projects/<int:project_id>/versions/<int:version_id>/retry/",
+        views.version_retry,
+        name="version_retry",
+    ),
+    path(
+        "projects/<int:project_id>/versions/<int:version_id>/listen/",
+        views.version_listen,
+        name="version_listen",
+    ),
+    path(
+        "projects/<int:project_id>/versions/<int:version_id>/download/<str:fmt>/",
+        views.version_download,
+        name="version_download",
+    ),
+    path(
+        "projects/<int:project_id>/versions/<int:version_id>/manifest/",
+        views.version_manifest,
+        name="version_manifest",
+    ),
     path("projects/<int:project_id>/mix/bus/", views.mix_bus, name="mix_bus"),
     path("projects/<int:project_id>/mix/undo/", views.mix_undo, name="mix_undo"),
     path("projects/<int:project_id>/mix/stems/<int:stem_id>/", views.mix_stem, name="mix_stem"),

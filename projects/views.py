@@ -25,7 +25,9 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from . import events, selectors, services, suggestions
+from studio.processing.render import FORMATS
+
+from . import events, selectors, services, suggestions, versions
 from .errors import Forbidden, Invalid, NotFound, ServiceError
 from .forms import SignupForm
 from .models import ApiToken, Role
@@ -146,6 +148,9 @@ def project_room(request: HttpRequest, project_id: int) -> HttpResponse:
             for s in selectors.suggestion_feed(project_id=project_id)
         ],
         "mix": suggestions.mix_payload(project),
+        "versions": [
+            versions.version_payload(v) for v in selectors.project_versions(project_id=project_id)
+        ],
         "max_upload_mb": settings.STUDIO_MAX_UPLOAD_MB,
     }
     context = {
@@ -462,6 +467,114 @@ def _mix_changed(request: HttpRequest, change: Any) -> HttpResponse:
     if wants_json(request):
         return JsonResponse({"mix": suggestions.mix_payload(change.project)})
     return back(request, reverse("project_room", args=[change.project_id]))
+
+
+# --- Mix versions ---------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+@door
+def version_create(request: HttpRequest, project_id: int) -> HttpResponse:
+    body = _json_body(request)
+    formats = body.get("formats")
+    if isinstance(formats, str):  # a form's comma-separated list
+        formats = [f.strip() for f in formats.split(",") if f.strip()]
+    version = versions.version_create(
+        user=request.user,
+        project_id=project_id,
+        name=body.get("name"),
+        notes=body.get("notes") or "",
+        formats=formats,
+    )
+    if wants_json(request):
+        return JsonResponse({"version": versions.version_payload(version)}, status=201)
+    return back(request, reverse("project_room", args=[project_id]))
+
+
+@login_required
+@require_GET
+@door
+def version_detail(request: HttpRequest, project_id: int, version_id: int) -> HttpResponse:
+    """A version with its waveform peaks, for the room's player."""
+    version = versions.version_get(user=request.user, project_id=project_id, version_id=version_id)
+    result = version.result or {}
+    return JsonResponse(
+        {"version": versions.version_payload(version), "peaks": result.get("peaks")}
+    )
+
+
+@login_required
+@require_POST
+@door
+def version_retry(request: HttpRequest, project_id: int, version_id: int) -> HttpResponse:
+    version = versions.version_retry(
+        user=request.user, project_id=project_id, version_id=version_id
+    )
+    return JsonResponse({"version": versions.version_payload(version)})
+
+
+def version_file_response(version: Any, fmt: str, *, download: bool) -> FileResponse:
+    """One rendered file of a version, from storage (never a storage URL)."""
+    name = (version.files or {}).get(fmt)
+    if not name:
+        raise NotFound(f"This version has no {fmt.upper()} file.", code="no_such_file")
+    extension = FORMATS[fmt][2]
+    filename = f"{version.project.name} v{version.number} {version.name}.{extension}"
+    handle = default_storage.open(name, "rb")
+    response = FileResponse(
+        handle, as_attachment=download, filename=filename, content_type=AUDIO_TYPES[fmt]
+    )
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+AUDIO_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "mp3": "audio/mpeg"}
+
+
+def listening_format(version: Any) -> str:
+    """What a browser plays: the smallest format rendered."""
+    for fmt in ("mp3", "flac", "wav"):
+        if fmt in (version.files or {}):
+            return fmt
+    raise NotFound("This version is not rendered yet.", code="not_rendered")
+
+
+@login_required
+@require_GET
+@door
+def version_download(
+    request: HttpRequest, project_id: int, version_id: int, fmt: str
+) -> HttpResponse:
+    version = versions.version_get(user=request.user, project_id=project_id, version_id=version_id)
+    return version_file_response(version, fmt, download=True)
+
+
+@login_required
+@require_GET
+@door
+def version_listen(request: HttpRequest, project_id: int, version_id: int) -> HttpResponse:
+    version = versions.version_get(user=request.user, project_id=project_id, version_id=version_id)
+    return version_file_response(version, listening_format(version), download=False)
+
+
+@login_required
+@require_GET
+@door
+def version_manifest(request: HttpRequest, project_id: int, version_id: int) -> HttpResponse:
+    """The provenance manifest: a readable page, or JSON (?format=json downloads it)."""
+    version = versions.version_get(user=request.user, project_id=project_id, version_id=version_id)
+    if request.GET.get("format") == "json" or wants_json(request):
+        response = JsonResponse(version.manifest, json_dumps_params={"indent": 2})
+        if request.GET.get("format") == "json":
+            name = f"{version.project.name} v{version.number} manifest.json"
+            response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+    return render(
+        request,
+        "projects/manifest.html",
+        {"project": version.project, "version": version, "manifest": version.manifest},
+    )
 
 
 # --- Analyses ------------------------------------------------------------------------

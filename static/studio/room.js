@@ -534,7 +534,7 @@
       switch (data.type) {
         case "hello": presence.clear(); setConn("live", "Live"); break;
         case "event": apply(data.event); break;
-        case "notice": if (data.notice.kind === "analysis.progress") progressNotice(data.notice); break;
+        case "notice": if (notices[data.notice.kind]) notices[data.notice.kind](data.notice); break;
         case "presence.join": presence.set(data.conn, { user: data.user, seen: Date.now() }); renderPresence(); break;
         case "presence.leave": presence.delete(data.conn); renderPresence(); break;
         case "project.deleted": closedForGood = true; alert("This project was deleted."); window.location = "/projects/"; break;
@@ -600,6 +600,10 @@
   // The mixing part (suggestions, previews, mix settings) lives in mixing.js.
   const mixing = window.StudioMixing({ state, el, post, flash, request, can, projectId, formatTime, $ });
   Object.assign(handlers, mixing.handlers);
+  // Mix versions (render, listen, compare) live in versions.js.
+  const versions = window.StudioVersions({ state, el, post, flash, can, projectId, formatTime, $ });
+  Object.assign(handlers, versions.handlers);
+  const notices = { "analysis.progress": progressNotice, ...versions.notices };
 
   applyRole();
   renderMix();

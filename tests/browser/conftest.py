@@ -37,6 +37,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Error, Page, expect, sy
 
 from projects import services
 from projects.models import Project, Role
+from studio.processing import decode, faults, synth
 from tests.conftest import PASSWORD, in_ci
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -403,3 +404,15 @@ def night_drive(alice: Any, bob: Any, carol: Any) -> Project:
         return project
 
     return off_the_loop(arrange)
+
+
+@pytest.fixture
+def fighting(tmp_path: Path) -> list[Path]:
+    """A vocal and a bright guitar boosted at 2.5 kHz that covers it."""
+    song = synth.compose_song(tonic=9, mode="minor", tempo_bpm=96.0, n_bars=8, seed=3)
+    stems = synth.render_stems(song, sample_rate=44100)
+    guitar = faults.masking_guitar(stems["keys"], sample_rate=44100, like=stems["lead"])
+    paths = [tmp_path / "vocals.wav", tmp_path / "guitar.wav"]
+    decode.write(paths[0], stems["lead"], sample_rate=44100, format="WAV", subtype="PCM_24")
+    decode.write(paths[1], guitar, sample_rate=44100, format="WAV", subtype="PCM_24")
+    return paths

@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from playwright.sync_api import expect
 
 from projects import services
 from projects.models import Role
-from studio.processing import decode, faults, synth
 from tests.browser.conftest import off_the_loop, open_room
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-SR = 44100
-
-
-@pytest.fixture
-def fighting(tmp_path: Path) -> list[Path]:
-    """A vocal and a bright guitar boosted at 2.5 kHz that covers it."""
-    song = synth.compose_song(tonic=9, mode="minor", tempo_bpm=96.0, n_bars=8, seed=3)
-    stems = synth.render_stems(song, sample_rate=SR)
-    guitar = faults.masking_guitar(stems["keys"], sample_rate=SR, like=stems["lead"])
-    paths = [tmp_path / "vocals.wav", tmp_path / "guitar.wav"]
-    decode.write(paths[0], stems["lead"], sample_rate=SR, format="WAV", subtype="PCM_24")
-    decode.write(paths[1], guitar, sample_rate=SR, format="WAV", subtype="PCM_24")
-    return paths
 
 
 def test_two_people_see_discuss_preview_and_decide_a_masking_suggestion(

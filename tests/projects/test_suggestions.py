@@ -13,25 +13,12 @@ from django.test import Client
 from projects import jobs, services, suggestions
 from projects.errors import Conflict, Forbidden, Invalid, NotFound
 from projects.models import Comment, Event, MixChange, Suggestion, SuggestionStatus
-from studio.processing import decode, faults, synth
+from studio.processing import decode
 from studio.processing.preview import integrated_lufs
 from tests.conftest import upload_of
 
 pytestmark = pytest.mark.django_db
 SR = 44100
-
-
-@pytest.fixture(scope="module")
-def fighting(tmp_path_factory):
-    """A vocal and a bright guitar boosted at 2.5 kHz on top of it, as WAV files."""
-    song = synth.compose_song(tonic=9, mode="minor", tempo_bpm=96.0, n_bars=8, seed=3)
-    stems = synth.render_stems(song, sample_rate=SR)
-    guitar = faults.masking_guitar(stems["keys"], sample_rate=SR, like=stems["lead"])
-    folder = tmp_path_factory.mktemp("fight")
-    paths = {"vocals": folder / "vocals.wav", "guitar": folder / "guitar.wav"}
-    decode.write(paths["vocals"], stems["lead"], sample_rate=SR, format="WAV", subtype="PCM_24")
-    decode.write(paths["guitar"], guitar, sample_rate=SR, format="WAV", subtype="PCM_24")
-    return paths
 
 
 def upload_both(project, user, fighting):
