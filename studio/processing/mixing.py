@@ -13,10 +13,14 @@ expected range and what was found).
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from dataclasses import fields as dataclass_fields
+from queue import Empty, Full, Queue
 from typing import Any, ClassVar
 
 import numpy as np
@@ -390,24 +394,96 @@ def render_mix_blocks(
     *,
     bus: BusSettings | None = None,
     block_frames: int = 65_536,
+    threads: int = 1,
 ) -> Iterator[np.ndarray]:
     """Yield the mix of ``sources`` through their ``settings`` and the bus, as float32 blocks
     shaped (channels, n) in order (sizes vary by the limiter's lookahead; the total is the
-    mix's length), holding one block per stem in memory."""
-    sample_rate, channels, total = mix_format(sources)
+    mix's length), holding a few blocks per stem in memory.
+
+    ``threads`` > 1 decodes and processes the stems of each block on that many threads, and
+    sums the next block while the bus (and whoever reads the blocks) works on this one:
+    libsndfile and pedalboard release the GIL, so a render uses every core.
+    """
+    sample_rate, channels, _ = mix_format(sources)
     if len(settings) != len(sources):
         raise ValueError(f"expected {len(sources)} stem settings, found {len(settings)}")
+    sums = _stem_sums(sources, settings, block_frames=block_frames, threads=threads)
+    bus_stream = _Stream(bus_board(bus or BusSettings()), sample_rate=sample_rate)
+    with contextlib.closing(sums):
+        for block in sums:
+            out = bus_stream.process(block)
+            if out.shape[1]:
+                yield out
+    yield bus_stream.flush(channels)
+
+
+def _stem_sums(
+    sources: Sequence[StemSource],
+    settings: Sequence[StemSettings],
+    *,
+    block_frames: int,
+    threads: int,
+) -> Iterator[np.ndarray]:
+    """The sum of the processed stems, block by block; computed ahead on a thread of its
+    own (two blocks at most) when ``threads`` > 1."""
+    sample_rate, channels, total = mix_format(sources)
     streams = [StemStream(s, sample_rate=sample_rate, channels=channels) for s in sources]
     chains = [StemProcessor(s, sample_rate=sample_rate, out_channels=channels) for s in settings]
-    bus_stream = _Stream(bus_board(bus or BusSettings()), sample_rate=sample_rate)
-    done = 0
-    while done < total:
-        n = min(block_frames, total - done)
-        block = np.zeros((channels, n), dtype=np.float32)
-        for stream, chain in zip(streams, chains, strict=True):
-            block += chain.process(stream.take(n))
-        done += n
-        out = bus_stream.process(block)
-        if out.shape[1]:
-            yield out
-    yield bus_stream.flush(channels)
+    pairs = list(zip(streams, chains, strict=True))
+
+    def blocks(pool: ThreadPoolExecutor | None) -> Iterator[np.ndarray]:
+        for done in range(0, total, block_frames):
+            n = min(block_frames, total - done)
+
+            def stem_block(pair: tuple[StemStream, StemProcessor], n: int = n) -> np.ndarray:
+                return pair[1].process(pair[0].take(n))
+
+            block = np.zeros((channels, n), dtype=np.float32)
+            for part in pool.map(stem_block, pairs) if pool else map(stem_block, pairs):
+                block += part
+            yield block
+
+    if threads <= 1:
+        yield from blocks(None)
+        return
+    with ThreadPoolExecutor(threads) as pool:
+        yield from _ahead(blocks(pool), depth=2)
+
+
+def _ahead(items: Iterator[np.ndarray], *, depth: int) -> Iterator[np.ndarray]:
+    """``items``, produced on a thread of their own up to ``depth`` ahead of the reader; an
+    error there is raised here, and a reader that stops early stops the producer."""
+    queue: Queue[tuple[str, Any]] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        queue.put(("item", item), timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+            queue.put(("end", None))
+        except BaseException as error:  # handed to the reader, which raises it
+            queue.put(("error", error))
+
+    producer = threading.Thread(target=produce, name="mix-sums", daemon=True)
+    producer.start()
+    try:
+        while True:
+            kind, value = queue.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        while producer.is_alive():
+            with contextlib.suppress(Empty):
+                queue.get(timeout=0.1)
+        producer.join()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -323,6 +324,25 @@ def test_render_mix_blocks_gives_the_same_mix_whatever_the_block_size(hot_stems)
     )
     assert big.shape == small.shape
     np.testing.assert_allclose(big, small, atol=1e-4)
+
+
+def test_render_mix_blocks_on_threads_gives_the_same_mix(hot_stems):
+    sources = [StemSource.from_path(p) for p in hot_stems]
+    settings = [StemSettings(highpass_hz=100.0), StemSettings(eq=(EqBand(1000.0, -6.0),))]
+    one = np.concatenate(list(render_mix_blocks(sources, settings, block_frames=9_000)), axis=1)
+    two = np.concatenate(
+        list(render_mix_blocks(sources, settings, block_frames=9_000, threads=2)), axis=1
+    )
+    np.testing.assert_array_equal(one, two)
+
+
+def test_a_threaded_render_read_only_in_part_stops_its_producer(hot_stems):
+    sources = [StemSource.from_path(p) for p in hot_stems]
+    before = threading.active_count()
+    blocks = render_mix_blocks(sources, [StemSettings()] * 2, block_frames=4_000, threads=2)
+    next(blocks)
+    blocks.close()  # as an excerpt that has what it needs does
+    assert threading.active_count() == before
 
 
 def test_process_bus_keeps_the_length_and_limits_true_peak():
