@@ -18,11 +18,11 @@ from ninja.files import UploadedFile
 from ninja.responses import Status
 from ninja.security import HttpBearer
 
-from . import events, selectors, services, suggestions
+from . import events, selectors, services, suggestions, versions
 from .errors import Invalid, ServiceError
 from .models import ApiToken, Role
 from .uploads import raise_if_oversized
-from .views import stem_file_response
+from .views import stem_file_response, version_file_response
 
 
 class TokenAuth(HttpBearer):
@@ -221,6 +221,33 @@ class DecisionIn(Schema):
 
 class AmountIn(Schema):
     amount: int = 100
+
+
+class VersionIn(Schema):
+    name: str
+    notes: str = ""
+    formats: list[str] | None = None
+
+
+class VersionOut(Schema):
+    id: int
+    number: int
+    label: str
+    name: str
+    notes: str
+    formats: list[str]
+    status: str
+    progress: float
+    error: str
+    created_by: str | None
+    created_at: str
+    finished_at: str | None
+    available: list[str]
+    integrated_lufs: float | None
+    true_peak_dbtp: float | None
+    duration_s: float | None
+    clipped_samples: int | None
+    ai_moves: int
 
 
 # Settings are checked by the mixing engine's own from_dict (clear messages naming the
@@ -588,3 +615,55 @@ def list_events(
         user=request.user, project_id=project_id, after_seq=after, limit=limit
     )
     return [events.serialize(row) for row in rows]
+
+
+# --- Mix versions ------------------------------------------------------------------------
+
+
+@api.get(
+    "/projects/{project_id}/versions", response={200: list[VersionOut], **ERRORS}, tags=["versions"]
+)
+def list_versions(request: HttpRequest, project_id: int) -> list[dict[str, Any]]:
+    """Every rendered (or rendering) version of the project's mix, oldest first."""
+    member_of(request, project_id)
+    rows = selectors.project_versions(project_id=project_id)
+    return [versions.version_payload(v) for v in rows]
+
+
+@api.post(
+    "/projects/{project_id}/versions", response={201: VersionOut, **ERRORS}, tags=["versions"]
+)
+def create_version(request: HttpRequest, project_id: int, body: VersionIn) -> Status[Any]:
+    """Snapshot the mix as the next version and queue its render (editors); formats from
+    wav, flac and mp3 (all three by default). version.* events follow its progress."""
+    version = versions.version_create(
+        user=request.user,
+        project_id=project_id,
+        name=body.name,
+        notes=body.notes,
+        formats=body.formats,
+    )
+    return Status(201, versions.version_payload(version))
+
+
+@api.get(
+    "/projects/{project_id}/versions/{version_id}/manifest",
+    response={200: dict[str, Any], **ERRORS},
+    tags=["versions"],
+)
+def version_manifest(request: HttpRequest, project_id: int, version_id: int) -> dict[str, Any]:
+    """What made the version: stems by SHA-256, settings, and where each came from."""
+    return versions.version_get(
+        user=request.user, project_id=project_id, version_id=version_id
+    ).manifest
+
+
+@api.get(
+    "/projects/{project_id}/versions/{version_id}/files/{fmt}",
+    response={200: None, **ERRORS},
+    tags=["versions"],
+)
+def download_version(request: HttpRequest, project_id: int, version_id: int, fmt: str) -> Any:
+    """The rendered file in one format (wav, flac or mp3)."""
+    version = versions.version_get(user=request.user, project_id=project_id, version_id=version_id)
+    return version_file_response(version, fmt, download=True)

@@ -181,3 +181,23 @@ def test_each_step_of_a_render_is_logged(project, alice, mixed):
         .values_list("type", flat=True)
     )
     assert types == ["version.created", "version.started", "version.done"]
+
+
+def test_the_api_renders_lists_and_serves_versions(project, alice, victor, mixed):
+    from tests.projects.test_api import Api
+
+    api = Api(services.token_create(user=alice, name="t")[1])
+    created = api.post(f"/projects/{project.pk}/versions", {"name": "API mix", "formats": ["flac"]})
+    assert created.status_code == 201 and created.json()["label"] == "v1"
+    jobs.run_until_idle()
+    listed = api.get(f"/projects/{project.pk}/versions").json()
+    assert listed[0]["status"] == "done" and listed[0]["available"] == ["flac"]
+    version_id = listed[0]["id"]
+    viewer = Api(services.token_create(user=victor, name="t")[1])
+    flac = viewer.get(f"/projects/{project.pk}/versions/{version_id}/files/flac")
+    assert flac.status_code == 200 and flac["Content-Type"] == "audio/flac"
+    assert viewer.get(f"/projects/{project.pk}/versions/{version_id}/files/wav").status_code == 404
+    manifest = viewer.get(f"/projects/{project.pk}/versions/{version_id}/manifest").json()
+    assert manifest["version"] == 1 and len(manifest["stems"]) == 2
+    refused = viewer.post(f"/projects/{project.pk}/versions", {"name": "Mine"})
+    assert refused.status_code == 403
