@@ -30,7 +30,48 @@ REPLAY_BATCH = 500
 CLOSE_FORBIDDEN = 4403
 
 
-class ProjectConsumer(AsyncWebsocketConsumer):
+class JsonDoor(AsyncWebsocketConsumer):
+    """A socket that takes JSON requests with a ``type`` and an ``id`` and answers each with
+    an ack or an error frame; subclasses list their handlers in ``requests``."""
+
+    requests: dict[str, Any] = {}
+    closed_code = CLOSE_FORBIDDEN
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None or len(text_data.encode()) > MAX_MESSAGE_BYTES:
+            await self.error("bad_message", "Send JSON text messages of at most 16 KiB.")
+            return
+        try:
+            message = json.loads(text_data)
+        except ValueError:
+            await self.error("bad_json", "That message is not valid JSON.")
+            return
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            await self.error("bad_message", "A message is a JSON object with a string 'type'.")
+            return
+        ref = message.get("id")
+        if ref is not None and not isinstance(ref, str | int):
+            await self.error("bad_message", "'id' must be a string or a number.")
+            return
+        handler = self.requests.get(message["type"])
+        if handler is None:
+            await self.error("unknown_type", f"Unknown message type {message['type']!r}.", ref)
+            return
+        try:
+            await handler(self, message, ref)
+        except ServiceError as error:
+            await self.error(error.code, error.message, ref)
+            if isinstance(error, NotFound) and error.code == "not_found":
+                await self.close(code=self.closed_code)
+
+    async def send_json(self, content: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(content))
+
+    async def error(self, code: str, message: str, ref: Any = None) -> None:
+        await self.send_json({"type": "error", "code": code, "message": message, "ref": ref})
+
+
+class ProjectConsumer(JsonDoor):
     async def connect(self) -> None:
         self.user = self.scope.get("user")
         self.cursor: int | None = None  # the newest seq this browser has been sent
@@ -69,33 +110,6 @@ class ProjectConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     # --- Client requests ------------------------------------------------------------
-
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if text_data is None or len(text_data.encode()) > MAX_MESSAGE_BYTES:
-            await self.error("bad_message", "Send JSON text messages of at most 16 KiB.")
-            return
-        try:
-            message = json.loads(text_data)
-        except ValueError:
-            await self.error("bad_json", "That message is not valid JSON.")
-            return
-        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-            await self.error("bad_message", "A message is a JSON object with a string 'type'.")
-            return
-        ref = message.get("id")
-        if ref is not None and not isinstance(ref, str | int):
-            await self.error("bad_message", "'id' must be a string or a number.")
-            return
-        handler = self.requests.get(message["type"])
-        if handler is None:
-            await self.error("unknown_type", f"Unknown message type {message['type']!r}.", ref)
-            return
-        try:
-            await handler(self, message, ref)
-        except ServiceError as error:
-            await self.error(error.code, error.message, ref)
-            if isinstance(error, NotFound) and error.code == "not_found":
-                await self.close(code=CLOSE_FORBIDDEN)
 
     async def request_resume(self, message: dict[str, Any], ref: Any) -> None:
         after = message.get("after", 0)
@@ -210,11 +224,3 @@ class ProjectConsumer(AsyncWebsocketConsumer):
 
     async def presence_leave(self, message: dict[str, Any]) -> None:
         await self.send_json({"type": "presence.leave", "conn": message["conn"]})
-
-    # --- Sending --------------------------------------------------------------------
-
-    async def send_json(self, content: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(content))
-
-    async def error(self, code: str, message: str, ref: Any = None) -> None:
-        await self.send_json({"type": "error", "code": code, "message": message, "ref": ref})

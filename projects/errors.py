@@ -41,3 +41,15 @@ class Conflict(ServiceError):
 class TooLarge(ServiceError):
     status = 413
     code = "too_large"
+
+
+class Gone(ServiceError):
+    """A share link that existed and no longer works (revoked or expired)."""
+
+    status = 410
+    code = "gone"
+
+
+class TooManyAttempts(ServiceError):
+    status = 429
+    code = "too_many_attempts"

@@ -51,7 +51,17 @@ EVENT_SHAPES: dict[str, set[str]] = {
     "version.started": {"version"},
     "version.done": {"version"},
     "version.failed": {"version"},
+    "share.created": {"share"},
+    "share.updated": {"share"},
+    "share.revoked": {"share"},
+    "client.comment": {"comment", "share_id"},
+    "client.decision": {"decision", "share_id"},
+    "client.listened": {"listen", "share_id"},
 }
+
+# What a client (a share link, no account) may see of the log: only these types, and only
+# those carrying its own share_id.
+CLIENT_EVENT_TYPES = frozenset({"client.comment", "client.decision", "share.revoked"})
 
 
 def group_name(project_id: int) -> str:
@@ -76,6 +86,9 @@ def record(*, project: Project, type: str, actor: Any, payload: dict[str, Any]) 
     )
     message = serialize(event)
     transaction.on_commit(lambda: broadcast(project.pk, message))
+    share_id = payload.get("share_id") or (payload.get("share") or {}).get("id")
+    if type in CLIENT_EVENT_TYPES and share_id:
+        transaction.on_commit(lambda: broadcast_to_share(share_id, message))
     return event
 
 
@@ -137,6 +150,24 @@ def describe(event: Event) -> str:
             return _describe_suggestion(event.type, payload["suggestion"], who)
         case "mix.changed":
             return f"{who}: {payload['change']['summary']}"
+        case "share.created" | "share.updated" | "share.revoked":
+            share = payload["share"]
+            verb = {
+                "share.created": "shared",
+                "share.updated": "changed the share",
+                "share.revoked": "revoked the share",
+            }[event.type]
+            return f"{who} {verb} “{share['label']}” ({', '.join(share['versions'])})"
+        case "client.comment":
+            comment = payload["comment"]
+            return f"{comment['author']} commented on {comment['version_label']}"
+        case "client.decision":
+            decision = payload["decision"]
+            verb = "approved" if decision["decision"] == "approve" else "asked for changes on"
+            return f"{decision['client_name']} (client) {verb} {decision['version_label']}"
+        case "client.listened":
+            listen = payload["listen"]
+            return f"{listen['client_name'] or 'A client'} listened to {listen['version_label']}"
         case "mix.masking":
             return "The engine mapped where the stems mask each other"
         case "version.created" | "version.queued":
@@ -192,10 +223,14 @@ def remember_server_loop(loop: asyncio.AbstractEventLoop) -> None:
 
 
 def _group_send(project_id: int, message: dict[str, Any]) -> None:
+    _group_send_to(group_name(project_id), message)
+
+
+def _group_send_to(group: str, message: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    send = layer.group_send(group_name(project_id), message)
+    send = layer.group_send(group, message)
     loop = _server_loop
     if loop is not None and loop.is_running() and not _on_loop(loop):
         asyncio.run_coroutine_threadsafe(send, loop).result(timeout=10)
@@ -220,6 +255,19 @@ def broadcast(project_id: int, message: dict[str, Any]) -> None:
         _group_send(project_id, {"type": "project.event", "event": message})
     except Exception:  # the row is committed; reconnecting browsers replay it
         log.exception("broadcast of event %s in project %s failed", message["seq"], project_id)
+
+
+def share_group_name(share_id: int) -> str:
+    """The channel-layer group of the clients connected through one share link."""
+    return f"share.{share_id}"
+
+
+def broadcast_to_share(share_id: int, message: dict[str, Any]) -> None:
+    """Send an event a client may see to the sockets of its share link."""
+    try:
+        _group_send_to(share_group_name(share_id), {"type": "share.event", "event": message})
+    except Exception:
+        log.exception("broadcast of event %s to share %s failed", message["seq"], share_id)
 
 
 def notify(project_id: int, message: dict[str, Any]) -> None:

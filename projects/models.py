@@ -342,3 +342,103 @@ class MixVersion(models.Model):
 
     def __str__(self) -> str:
         return f"v{self.number} {self.name}"
+
+
+class ShareLink(models.Model):
+    """A link that lets someone without an account hear chosen versions and give feedback.
+
+    Only a hash of its token is kept (the link is shown once, when made); a password, when
+    set, is hashed like an account's. Wrong passwords are counted and slow the link down.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="shares")
+    label = models.CharField(max_length=120)
+    token_hash = models.CharField(max_length=64, unique=True)
+    versions = models.ManyToManyField(MixVersion, related_name="shares")
+    password_hash = models.CharField(max_length=256, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    allow_download = models.BooleanField(default=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    failed_attempts = models.PositiveIntegerField(default=0)
+    locked_until = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @staticmethod
+    def hash_token(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+
+class ClientComment(models.Model):
+    """A remark on a shared version, at a time or over a time range, by the client (a name,
+    no account) or by a member of the team answering them (``author``)."""
+
+    share = models.ForeignKey(ShareLink, on_delete=models.CASCADE, related_name="comments")
+    version = models.ForeignKey(
+        MixVersion, on_delete=models.CASCADE, related_name="client_comments"
+    )
+    parent = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="replies"
+    )
+    client_name = models.CharField(max_length=80, blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    at_s = models.FloatField(null=True, blank=True)
+    end_s = models.FloatField(null=True, blank=True)
+    body = models.TextField(max_length=4000)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.body[:60]
+
+
+class ClientDecision(models.Model):
+    """A client's approval of one exact version, or a request for changes: an audit trail."""
+
+    APPROVE = "approve"
+    CHANGES = "changes"
+
+    share = models.ForeignKey(ShareLink, on_delete=models.CASCADE, related_name="decisions")
+    version = models.ForeignKey(MixVersion, on_delete=models.CASCADE, related_name="decisions")
+    client_name = models.CharField(max_length=80)
+    decision = models.CharField(max_length=16)
+    note = models.TextField(blank=True, max_length=4000)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.client_name} {self.decision} v{self.version.number}"
+
+
+class ShareListen(models.Model):
+    """Someone listened to a shared version: once per browser session and version."""
+
+    share = models.ForeignKey(ShareLink, on_delete=models.CASCADE, related_name="listens")
+    version = models.ForeignKey(MixVersion, on_delete=models.CASCADE, related_name="listens")
+    session_hash = models.CharField(max_length=64)
+    client_name = models.CharField(max_length=80, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["share", "version", "session_hash"], name="one_listen_per_session"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.client_name or 'someone'} heard v{self.version.number}"

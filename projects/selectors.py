@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Prefetch, QuerySet
 
 from .events import events_after
 from .models import (
     Analysis,
+    ClientComment,
+    ClientDecision,
     Comment,
     Event,
     Membership,
@@ -84,3 +88,17 @@ def project_versions(*, project_id: int) -> list[MixVersion]:
     """The project's mix versions, oldest first, without their waveform peaks."""
     rows = MixVersion.objects.filter(project_id=project_id).select_related("created_by")
     return list(rows.order_by("number"))
+
+
+def client_feedback(*, project_id: int) -> dict[str, list[dict[str, Any]]]:
+    """What clients said through the project's share links, for the team, oldest first."""
+    from .sharing import client_comment_payload, decision_payload
+
+    comments = ClientComment.objects.filter(share__project_id=project_id)
+    decisions = ClientDecision.objects.filter(share__project_id=project_id)
+    return {
+        "comments": [
+            client_comment_payload(c) for c in comments.select_related("version", "author")
+        ],
+        "decisions": [decision_payload(d) for d in decisions.select_related("version")],
+    }

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import views
+from . import client_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -72,6 +72,42 @@ urlpatterns = [
         name="suggestion_preview_file",
     ),
     path("projects/<int:project_id>/mix/", views.mix_detail, name="mix_detail"),
+    path("projects/<int:project_id>/shares/", views.share_create, name="share_create"),
+    path(
+        "projects/<int:project_id>/shares/<int:share_id>/revoke/",
+        views.share_revoke,
+        name="share_revoke",
+    ),
+    path(
+        "projects/<int:project_id>/shares/<int:share_id>/versions/",
+        views.share_add_versions,
+        name="share_add_versions",
+    ),
+    path(
+        "projects/<int:project_id>/client-comments/<int:comment_id>/reply/",
+        views.client_reply,
+        name="client_reply",
+    ),
+    path("s/<str:token>/", client_views.share_page, name="share_page"),
+    path("s/<str:token>/unlock/", client_views.share_unlock, name="share_unlock"),
+    path("s/<str:token>/name/", client_views.share_name, name="share_name"),
+    path("s/<str:token>/comments/", client_views.share_comment, name="share_comment"),
+    path("s/<str:token>/decisions/", client_views.share_decide, name="share_decide"),
+    path(
+        "s/<str:token>/versions/<int:version_id>/listen/",
+        client_views.share_listen,
+        name="share_listen",
+    ),
+    path(
+        "s/<str:token>/versions/<int:version_id>/peaks/",
+        client_views.share_peaks,
+        name="share_peaks",
+    ),
+    path(
+        "s/<str:token>/versions/<int:version_id>/download/<str:fmt>/",
+        client_views.share_download,
+        name="share_download",
+    ),
     path("projects/<int:project_id>/versions/", views.version_create, name="version_create"),
     path(
         "projects/<int:project_id>/versions/<int:version_id>/",

@@ -27,7 +27,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from studio.processing.render import FORMATS
 
-from . import events, selectors, services, suggestions, versions
+from . import events, selectors, services, sharing, suggestions, versions
 from .errors import Forbidden, Invalid, NotFound, ServiceError
 from .forms import SignupForm
 from .models import ApiToken, Role
@@ -151,6 +151,11 @@ def project_room(request: HttpRequest, project_id: int) -> HttpResponse:
         "versions": [
             versions.version_payload(v) for v in selectors.project_versions(project_id=project_id)
         ],
+        "shares": [
+            sharing.share_payload(s)
+            for s in sharing.share_list(user=request.user, project_id=project_id)
+        ],
+        "client": selectors.client_feedback(project_id=project_id),
         "max_upload_mb": settings.STUDIO_MAX_UPLOAD_MB,
     }
     context = {
@@ -575,6 +580,62 @@ def version_manifest(request: HttpRequest, project_id: int, version_id: int) -> 
         "projects/manifest.html",
         {"project": version.project, "version": version, "manifest": version.manifest},
     )
+
+
+# --- Share links (the team's side) -------------------------------------------------------
+
+
+@login_required
+@require_POST
+@door
+def share_create(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Make a link; its address is in this answer only (the studio keeps a hash)."""
+    body = _json_body(request)
+    share, token = sharing.share_create(
+        user=request.user,
+        project_id=project_id,
+        label=body.get("label"),
+        version_ids=body.get("version_ids"),
+        password=body.get("password") or "",
+        expires_at=body.get("expires_at"),
+        allow_download=bool(body.get("allow_download")),
+    )
+    url = request.build_absolute_uri(reverse("share_page", args=[token]))
+    return JsonResponse({"share": sharing.share_payload(share), "url": url}, status=201)
+
+
+@login_required
+@require_POST
+@door
+def share_revoke(request: HttpRequest, project_id: int, share_id: int) -> HttpResponse:
+    share = sharing.share_revoke(user=request.user, project_id=project_id, share_id=share_id)
+    return JsonResponse({"share": sharing.share_payload(share)})
+
+
+@login_required
+@require_POST
+@door
+def share_add_versions(request: HttpRequest, project_id: int, share_id: int) -> HttpResponse:
+    share = sharing.share_add_versions(
+        user=request.user,
+        project_id=project_id,
+        share_id=share_id,
+        version_ids=_json_body(request).get("version_ids"),
+    )
+    return JsonResponse({"share": sharing.share_payload(share)})
+
+
+@login_required
+@require_POST
+@door
+def client_reply(request: HttpRequest, project_id: int, comment_id: int) -> HttpResponse:
+    comment = sharing.team_reply(
+        user=request.user,
+        project_id=project_id,
+        comment_id=comment_id,
+        body=_json_body(request).get("body"),
+    )
+    return JsonResponse({"comment": sharing.client_comment_payload(comment)}, status=201)
 
 
 # --- Analyses ------------------------------------------------------------------------

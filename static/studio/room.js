@@ -604,6 +604,13 @@
   const versions = window.StudioVersions({ state, el, post, flash, can, projectId, formatTime, $ });
   Object.assign(handlers, versions.handlers);
   const notices = { "analysis.progress": progressNotice, ...versions.notices };
+  // Share links and client feedback live in shares.js; a new version changes what can be shared.
+  const shares = window.StudioShares({ state, el, post, flash, can, projectId, formatTime, $ });
+  Object.assign(handlers, shares.handlers);
+  for (const type of Object.keys(versions.handlers)) {
+    const handler = handlers[type];
+    handlers[type] = (payload) => { handler(payload); shares.versionsChanged(); };
+  }
 
   applyRole();
   renderMix();
