@@ -70,6 +70,14 @@ def share_page(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "share/page.html", {"share": share, "state": feed})
 
 
+@require_GET
+@client_door
+def share_feed(request: HttpRequest, token: str) -> HttpResponse:
+    """The page's state again (after the team added a version to the link)."""
+    share = sharing.share_require(token, request.session)
+    return JsonResponse(sharing.client_feed(share))
+
+
 @require_POST
 @client_door
 def share_unlock(request: HttpRequest, token: str) -> HttpResponse:

@@ -61,7 +61,9 @@ EVENT_SHAPES: dict[str, set[str]] = {
 
 # What a client (a share link, no account) may see of the log: only these types, and only
 # those carrying its own share_id.
-CLIENT_EVENT_TYPES = frozenset({"client.comment", "client.decision", "share.revoked"})
+CLIENT_EVENT_TYPES = frozenset(
+    {"client.comment", "client.decision", "share.updated", "share.revoked"}
+)
 
 
 def group_name(project_id: int) -> str:

@@ -90,6 +90,7 @@ urlpatterns = [
     ),
     path("s/<str:token>/", client_views.share_page, name="share_page"),
     path("s/<str:token>/unlock/", client_views.share_unlock, name="share_unlock"),
+    path("s/<str:token>/feed/", client_views.share_feed, name="share_feed"),
     path("s/<str:token>/name/", client_views.share_name, name="share_name"),
     path("s/<str:token>/comments/", client_views.share_comment, name="share_comment"),
     path("s/<str:token>/decisions/", client_views.share_decide, name="share_decide"),

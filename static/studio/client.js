@@ -12,6 +12,7 @@
   let current = state.versions[state.versions.length - 1];
   let range = null; // {start, end} marked by the client, else the playhead
   const peaks = new Map();
+  let position = 0; // the playhead, s: kept here, as an audio element may not have loaded yet
 
   function el(tag, attrs = {}, ...children) {
     const node = document.createElement(tag);
@@ -49,7 +50,11 @@
     if (!players.has(v.id)) {
       const audio = new Audio(`${base}/versions/${v.id}/listen/`);
       audio.preload = "auto";
-      audio.addEventListener("timeupdate", tick);
+      audio.addEventListener("timeupdate", () => {
+        if (!audio.paused && !audio.muted) position = audio.currentTime;
+        tick();
+      });
+      audio.addEventListener("loadedmetadata", () => { audio.currentTime = position; });
       audio.addEventListener("ended", () => { $("play").textContent = "Play"; });
       players.set(v.id, audio);
     }
@@ -66,19 +71,24 @@
     if (other) audioOf(other).volume = Math.min(1, 10 ** ((quieter - b) / 20));
   }
 
-  function heard() { return hearing === "a" || !other ? audioOf(current) : audioOf(other); }
 
   function tick() {
-    const audio = audioOf(current);
-    $("clock").textContent = `${clock(audio.currentTime)} / ${clock(current.duration_s || 0)}`;
-    if (!range) $("client-when").textContent = `At ${clock(audio.currentTime)}`;
+    $("clock").textContent = `${clock(position)} / ${clock(current.duration_s || 0)}`;
+    if (!range) $("client-when").textContent = `At ${clock(position)}`;
     drawWave();
+  }
+
+  function seek(seconds) {
+    position = Math.max(0, Math.min(seconds, current.duration_s || seconds));
+    for (const audio of players.values()) if (audio.readyState >= 1) audio.currentTime = position;
+    tick();
   }
 
   $("play").addEventListener("click", async () => {
     const a = audioOf(current), b = other ? audioOf(other) : null;
     if (a.paused) {
-      if (b) { b.currentTime = a.currentTime; b.muted = hearing === "a"; }
+      if (a.readyState >= 1) a.currentTime = position;
+      if (b) { if (b.readyState >= 1) b.currentTime = position; b.muted = hearing === "a"; }
       a.muted = hearing === "b" && !!b;
       try {
         await Promise.all([a.play(), b ? b.play() : null]);
@@ -103,7 +113,8 @@
     const a = audioOf(current), b = audioOf(other);
     hearing = hearing === "a" ? "b" : "a";
     const [on, off] = hearing === "a" ? [a, b] : [b, a];
-    on.currentTime = off.currentTime; // the same moment of the song
+    position = off.currentTime || position;
+    on.currentTime = position; // the same moment of the song
     on.muted = false; off.muted = true;
     if (!a.paused && b.paused) b.play();
     showAb();
@@ -117,6 +128,7 @@
     for (const audio of players.values()) audio.pause();
     $("play").textContent = "Play";
     current = v;
+    position = 0;
     other = null;
     hearing = "a";
     range = null;
@@ -145,14 +157,12 @@
     }
     if (range) { g.fillStyle = "rgba(59,63,158,.25)"; g.fillRect(x(range.start), 0, x(range.end ?? range.start) - x(range.start) + 2, height - 14); }
     g.fillStyle = "#1c1e2b";
-    g.fillRect(x(heard().currentTime), 0, 2, height - 14);
+    g.fillRect(x(position), 0, 2, height - 14);
   }
 
   $("client-wave").addEventListener("click", (event) => {
     const rect = event.target.getBoundingClientRect();
-    const t = ((event.clientX - rect.left) / rect.width) * (current.duration_s || 0);
-    for (const audio of players.values()) audio.currentTime = t;
-    tick();
+    seek(((event.clientX - rect.left) / rect.width) * (current.duration_s || 0));
   });
 
   // --- Comments ---------------------------------------------------------------------------
@@ -162,7 +172,7 @@
     const replies = all.filter((r) => r.parent_id === c.id);
     return el("li", { "data-comment": c.id, class: c.from_team ? "from-team" : "" },
       el("p", { class: "meta" },
-        when ? el("button", { type: "button", class: "small link when", onclick: () => { for (const a of players.values()) a.currentTime = c.at_s; tick(); } }, when) : null,
+        when ? el("button", { type: "button", class: "small link when", onclick: () => seek(c.at_s) }, when) : null,
         " ", el("strong", {}, c.author), c.from_team ? el("span", { class: "muted" }, " (team)") : null),
       el("p", { class: "body" }, c.body),
       el("button", { type: "button", class: "small link", onclick: (e) => e.target.replaceWith(replyForm(c)) }, "Reply"),
@@ -196,9 +206,9 @@
     if (!state.me) throw new Error("Tell us your name first.");
   }
 
-  $("mark-start").addEventListener("click", () => { range = { start: heard().currentTime, end: null }; $("client-when").textContent = `From ${clock(range.start)}`; drawWave(); });
+  $("mark-start").addEventListener("click", () => { range = { start: position, end: null }; $("client-when").textContent = `From ${clock(range.start)}`; drawWave(); });
   $("mark-end").addEventListener("click", () => {
-    const t = heard().currentTime;
+    const t = position;
     if (!range || t <= range.start) { range = null; tick(); return; }
     range.end = t;
     $("client-when").textContent = `From ${clock(range.start)} to ${clock(range.end)}`;
@@ -209,7 +219,7 @@
   $("client-comment-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     $("client-error").hidden = true;
-    const at = range ? range.start : heard().currentTime;
+    const at = range ? range.start : position;
     const end = range && range.end ? range.end : null;
     try {
       await ensureName();
@@ -271,6 +281,14 @@
   const handlers = {
     "client.comment": (p) => { state.comments = state.comments.filter((c) => c.id !== p.comment.id).concat([p.comment]); renderComments(); drawWave(); },
     "client.decision": (p) => { state.decisions = state.decisions.filter((d) => d.id !== p.decision.id).concat([p.decision]); renderAudit(); },
+    "share.updated": async () => {
+      const response = await fetch(`${base}/feed/`, { headers: { Accept: "application/json" } });
+      if (!response.ok) return;
+      const feed = await response.json();
+      state.versions = feed.versions;
+      state.share = feed.share;
+      render();
+    },
     "share.revoked": () => { closed = true; document.getElementById("client").replaceChildren(el("section", { class: "card" }, el("h1", {}, "This link no longer works"), el("p", {}, "It was revoked by the people who shared it."))); },
   };
   let socket = null, retry = 0, closed = false;
