@@ -165,6 +165,8 @@ class CommentIn(Schema):
     at_s: float | None = None
     suggestion_id: int | None = None
     parent_id: int | None = None
+    version_id: int | None = None
+    end_s: float | None = None
 
 
 class CommentOut(Schema):
@@ -173,6 +175,8 @@ class CommentOut(Schema):
     stem_id: int | None
     suggestion_id: int | None
     parent_id: int | None
+    version_id: int | None
+    end_s: float | None
     at_s: float | None
     body: str
     created_at: str
@@ -515,6 +519,8 @@ def post_comment(request: HttpRequest, project_id: int, body: CommentIn) -> Stat
         at_s=body.at_s,
         suggestion_id=body.suggestion_id,
         parent_id=body.parent_id,
+        version_id=body.version_id,
+        end_s=body.end_s,
     )
     return Status(201, services.comment_payload(comment))
 
@@ -666,4 +672,4 @@ def version_manifest(request: HttpRequest, project_id: int, version_id: int) -> 
 def download_version(request: HttpRequest, project_id: int, version_id: int, fmt: str) -> Any:
     """The rendered file in one format (wav, flac or mp3)."""
     version = versions.version_get(user=request.user, project_id=project_id, version_id=version_id)
-    return version_file_response(version, fmt, download=True)
+    return version_file_response(request, version, fmt, download=True)

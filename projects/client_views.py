@@ -113,7 +113,7 @@ def share_listen(request: HttpRequest, token: str, version_id: int) -> HttpRespo
         session_key=_session_key(request),
         name=request.session.get(f"share-name:{share.pk}", ""),
     )
-    return version_file_response(version, listening_format(version), download=False)
+    return version_file_response(request, version, listening_format(version), download=False)
 
 
 @require_GET
@@ -123,7 +123,7 @@ def share_download(request: HttpRequest, token: str, version_id: int, fmt: str) 
     if not share.allow_download:
         raise NotFound("Downloads are not allowed on this link.", code="no_download")
     version = sharing.client_version(share, version_id)
-    return version_file_response(version, fmt, download=True)
+    return version_file_response(request, version, fmt, download=True)
 
 
 @require_GET

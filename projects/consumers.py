@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from . import events, services
+from . import events, listening, services
 from .errors import NotFound, ServiceError
 from .models import Role
 
@@ -95,10 +96,15 @@ class ProjectConsumer(JsonDoor):
                 "role": membership.role,
                 "project": self.project_id,
                 "last_seq": membership.project.last_seq,
+                "session": await database_sync_to_async(self.active_session)(),
+                "server_ms": int(time.time() * 1000),
             }
         )
         await self.announce(reply=True)
         self.heartbeat = asyncio.create_task(self.beat())
+
+    def active_session(self) -> dict[str, Any] | None:
+        return listening.session_payload(listening.session_active(project_id=self.project_id))
 
     async def disconnect(self, code: int) -> None:
         if self.heartbeat:
@@ -130,6 +136,8 @@ class ProjectConsumer(JsonDoor):
             body=message.get("body"),
             stem_id=message.get("stem_id"),
             at_s=message.get("at_s"),
+            end_s=message.get("end_s"),
+            version_id=message.get("version_id"),
             suggestion_id=message.get("suggestion_id"),
             parent_id=message.get("parent_id"),
         )
@@ -138,10 +146,34 @@ class ProjectConsumer(JsonDoor):
     async def request_ping(self, message: dict[str, Any], ref: Any) -> None:
         await self.send_json({"type": "pong", "ref": ref})
 
+    async def request_listen_start(self, message: dict[str, Any], ref: Any) -> None:
+        await database_sync_to_async(listening.listening_start)(
+            user=self.user, project_id=self.project_id, version_id=message.get("version_id")
+        )
+        await self.send_json({"type": "ack", "ref": ref})
+
+    async def request_listen_move(self, message: dict[str, Any], ref: Any) -> None:
+        await database_sync_to_async(listening.listening_move)(
+            user=self.user,
+            project_id=self.project_id,
+            action=message.get("action"),
+            position_s=message.get("position_s"),
+        )
+        await self.send_json({"type": "ack", "ref": ref})
+
+    async def request_listen_stop(self, message: dict[str, Any], ref: Any) -> None:
+        await database_sync_to_async(listening.listening_stop)(
+            user=self.user, project_id=self.project_id
+        )
+        await self.send_json({"type": "ack", "ref": ref})
+
     requests = {
         "resume": request_resume,
         "comment.post": request_comment,
         "ping": request_ping,
+        "listen.start": request_listen_start,
+        "listen.move": request_listen_move,
+        "listen.stop": request_listen_stop,
     }
 
     # --- Events from the group ------------------------------------------------------

@@ -105,6 +105,10 @@ class Comment(models.Model):
         Stem, on_delete=models.SET_NULL, null=True, blank=True, related_name="comments"
     )
     at_s = models.FloatField(null=True, blank=True)
+    end_s = models.FloatField(null=True, blank=True)
+    version = models.ForeignKey(
+        "MixVersion", on_delete=models.CASCADE, null=True, blank=True, related_name="comments"
+    )
     suggestion = models.ForeignKey(
         "Suggestion", on_delete=models.CASCADE, null=True, blank=True, related_name="comments"
     )
@@ -442,3 +446,31 @@ class ShareListen(models.Model):
 
     def __str__(self) -> str:
         return f"{self.client_name or 'someone'} heard v{self.version.number}"
+
+
+class ListeningSession(models.Model):
+    """People of a project listening to one version together: one transport for all.
+
+    The row holds the transport's last state (playing or not, where, when) so that someone
+    who joins late, or reconnects, starts in step; the moves themselves travel live.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="sessions")
+    version = models.ForeignKey(MixVersion, on_delete=models.CASCADE, related_name="sessions")
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    playing = models.BooleanField(default=False)
+    position_s = models.FloatField(default=0.0)
+    moved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "ended_at"])]
+
+    def __str__(self) -> str:
+        return f"together on v{self.version.number}"

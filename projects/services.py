@@ -493,7 +493,9 @@ def comment_payload(comment: Comment) -> dict[str, Any]:
         "stem_id": comment.stem_id,
         "suggestion_id": comment.suggestion_id,
         "parent_id": comment.parent_id,
+        "version_id": comment.version_id,
         "at_s": comment.at_s,
+        "end_s": comment.end_s,
         "body": comment.body,
         "created_at": comment.created_at.isoformat(),
     }
@@ -516,6 +518,8 @@ def comment_post(
     at_s: Any = None,
     suggestion_id: Any = None,
     parent_id: Any = None,
+    version_id: Any = None,
+    end_s: Any = None,
 ) -> Comment:
     """Add a remark to the project's discussion, optionally on a stem at a time in seconds,
     or to the thread of a suggestion (``suggestion_id``), optionally as a reply to one of
@@ -527,10 +531,10 @@ def comment_post(
         raise Invalid(f"Keep a comment to {COMMENT_MAX} characters.", code="comment_too_long")
     stem_id = _id_or_none(stem_id, what="stem")
     stem = _stem_in(project_id, stem_id) if stem_id is not None else None
-    if at_s is not None:
-        if not isinstance(at_s, int | float) or isinstance(at_s, bool) or not 0 <= at_s < 1e6:
-            raise Invalid("at_s must be a time in seconds, 0 or more.", code="invalid_time")
-        at_s = float(at_s)
+    at_s, end_s = _time(at_s, "at_s"), _time(end_s, "end_s")
+    if end_s is not None and (at_s is None or end_s <= at_s):
+        raise Invalid("A time range ends after it starts.", code="invalid_time")
+    version = _version_of(project_id, _id_or_none(version_id, what="version"))
     suggestion_id = _id_or_none(suggestion_id, what="suggestion")
     parent = _reply_target(project_id, suggestion_id, _id_or_none(parent_id, what="parent"))
     if (
@@ -545,6 +549,8 @@ def comment_post(
             author=user,
             stem=stem,
             at_s=at_s,
+            end_s=end_s,
+            version=version,
             suggestion_id=suggestion_id,
             parent=parent,
             body=body.strip(),
@@ -556,6 +562,23 @@ def comment_post(
             payload={"comment": comment_payload(comment)},
         )
     return comment
+
+
+def _time(value: Any, name: str) -> float | None:
+    if value is None:
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value < 1e6:
+        raise Invalid(f"{name} must be a time in seconds, 0 or more.", code="invalid_time")
+    return float(value)
+
+
+def _version_of(project_id: int, version_id: int | None) -> MixVersion | None:
+    if version_id is None:
+        return None
+    version = MixVersion.objects.filter(pk=version_id, project_id=project_id).first()
+    if version is None:
+        raise NotFound("No such version in this project.", code="no_such_version")
+    return version
 
 
 def _reply_target(project_id: int, suggestion_id: int | None, parent_id: int | None) -> Any:

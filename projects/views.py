@@ -30,6 +30,7 @@ from studio.processing.render import FORMATS
 from . import events, selectors, services, sharing, suggestions, versions
 from .errors import Forbidden, Invalid, NotFound, ServiceError
 from .forms import SignupForm
+from .media import audio_response
 from .models import ApiToken, Role
 from .uploads import raise_if_oversized
 
@@ -421,10 +422,7 @@ def suggestion_preview_file(
     files = suggestion.preview_files or {}
     if which not in ("before", "after") or not files.get(which):
         raise NotFound("This preview is not rendered.", code="no_preview")
-    handle = default_storage.open(files[which], "rb")
-    response = FileResponse(handle, content_type="audio/flac")
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
+    return audio_response(request, files[which], content_type="audio/flac")
 
 
 @login_required
@@ -519,19 +517,18 @@ def version_retry(request: HttpRequest, project_id: int, version_id: int) -> Htt
     return JsonResponse({"version": versions.version_payload(version)})
 
 
-def version_file_response(version: Any, fmt: str, *, download: bool) -> FileResponse:
-    """One rendered file of a version, from storage (never a storage URL)."""
+def version_file_response(
+    request: HttpRequest, version: Any, fmt: str, *, download: bool
+) -> HttpResponse:
+    """One rendered file of a version, from storage (never a storage URL), seekable."""
     name = (version.files or {}).get(fmt)
     if not name:
         raise NotFound(f"This version has no {fmt.upper()} file.", code="no_such_file")
     extension = FORMATS[fmt][2]
     filename = f"{version.project.name} v{version.number} {version.name}.{extension}"
-    handle = default_storage.open(name, "rb")
-    response = FileResponse(
-        handle, as_attachment=download, filename=filename, content_type=AUDIO_TYPES[fmt]
+    return audio_response(
+        request, name, content_type=AUDIO_TYPES[fmt], filename=filename, download=download
     )
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
 
 
 AUDIO_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "mp3": "audio/mpeg"}
@@ -552,7 +549,7 @@ def version_download(
     request: HttpRequest, project_id: int, version_id: int, fmt: str
 ) -> HttpResponse:
     version = versions.version_get(user=request.user, project_id=project_id, version_id=version_id)
-    return version_file_response(version, fmt, download=True)
+    return version_file_response(request, version, fmt, download=True)
 
 
 @login_required
@@ -560,7 +557,7 @@ def version_download(
 @door
 def version_listen(request: HttpRequest, project_id: int, version_id: int) -> HttpResponse:
     version = versions.version_get(user=request.user, project_id=project_id, version_id=version_id)
-    return version_file_response(version, listening_format(version), download=False)
+    return version_file_response(request, version, listening_format(version), download=False)
 
 
 @login_required

@@ -405,11 +405,17 @@
 
   // --- Discussion and activity ---------------------------------------------------------
 
+  const clockText = (s) => `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, "0")}`;
+
   function commentItem(comment) {
     const stem = comment.stem_id && state.stems.find((s) => s.id === comment.stem_id);
+    const version = comment.version_id && (state.versions || []).find((v) => v.id === comment.version_id);
+    const when = comment.at_s === null || comment.at_s === undefined ? ""
+      : comment.end_s ? ` at ${clockText(comment.at_s)}–${clockText(comment.end_s)}` : ` at ${clockText(comment.at_s)}`;
     return el("li", { "data-comment": comment.id },
       el("p", { class: "meta" }, el("strong", {}, comment.author || "someone"),
-        stem ? ` on “${stem.name}”` : "", " · ", el("time", { datetime: comment.created_at }, formatTime(comment.created_at))),
+        stem ? ` on “${stem.name}”` : "", version ? ` on ${version.label}` : "", when,
+        " · ", el("time", { datetime: comment.created_at }, formatTime(comment.created_at))),
       el("p", { class: "body" }, comment.body));
   }
 
@@ -532,7 +538,7 @@
     socket.onmessage = (message) => {
       const data = JSON.parse(message.data);
       switch (data.type) {
-        case "hello": presence.clear(); setConn("live", "Live"); break;
+        case "hello": presence.clear(); setConn("live", "Live"); versions.together.hello(data); break;
         case "event": apply(data.event); break;
         case "notice": if (notices[data.notice.kind]) notices[data.notice.kind](data.notice); break;
         case "presence.join": presence.set(data.conn, { user: data.user, seen: Date.now() }); renderPresence(); break;
@@ -601,7 +607,7 @@
   const mixing = window.StudioMixing({ state, el, post, flash, request, can, projectId, formatTime, $ });
   Object.assign(handlers, mixing.handlers);
   // Mix versions (render, listen, compare) live in versions.js.
-  const versions = window.StudioVersions({ state, el, post, flash, can, projectId, formatTime, $ });
+  const versions = window.StudioVersions({ state, el, post, flash, can, projectId, formatTime, $, request });
   Object.assign(handlers, versions.handlers);
   const notices = { "analysis.progress": progressNotice, ...versions.notices };
   // Share links and client feedback live in shares.js; a new version changes what can be shared.

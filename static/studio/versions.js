@@ -5,7 +5,7 @@
   "use strict";
 
   window.StudioVersions = (room) => {
-    const { state, el, post, flash, can, projectId, formatTime, $ } = room;
+    const { state, el, post, flash, can, projectId, formatTime, $, request } = room;
     state.versions = state.versions || [];
     const base = (v) => `/projects/${projectId}/versions/${v.id}`;
     const fixed = (value, digits, unit) => (value === null || value === undefined ? null : `${Number(value).toFixed(digits)} ${unit}`);
@@ -63,7 +63,8 @@
           el("canvas", { class: "plot version-wave", "data-wave": v.id, role: "img", "aria-label": `Waveform of ${v.label}` }),
           el("audio", { controls: true, preload: "none", src: `${base(v)}/listen/`, "aria-label": `Listen to ${v.label}` }),
           el("p", { class: "downloads" }, "Download ", ...v.available.map((fmt) => el("a", { class: "button small", href: `${base(v)}/download/${fmt}/` }, fmt.toUpperCase())),
-            " · ", el("a", { href: `${base(v)}/manifest/` }, "What made this mix")));
+            " · ", el("a", { href: `${base(v)}/manifest/` }, "What made this mix"),
+            " · ", el("button", { type: "button", class: "small", onclick: () => startTogether(v) }, "Listen together")));
         drawWave(v);
       }
       return card;
@@ -170,8 +171,97 @@
       $("compare-now").textContent = `Hearing ${compare.showing.toUpperCase()}: ${on.version.label}`;
     });
 
+    // --- Listening together: one transport for everyone --------------------------------------
+
+    const together = { session: null, joined: false, offsetMs: 0, markStart: null };
+    const audio = $("together-audio");
+    const clockOf = (s) => `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, "0")}`;
+
+    async function startTogether(v) {
+      together.joined = true; // the click that starts it is the gesture that lets it play
+      try { await request({ type: "listen.start", version_id: v.id }); } catch (error) { flash(error.message); }
+    }
+
+    function targetPosition(session) {
+      if (!session.playing) return session.position_s;
+      const since = (Date.now() + together.offsetMs - session.at_ms) / 1000;
+      return Math.min(session.position_s + Math.max(0, since), session.duration_s || Infinity);
+    }
+
+    function applySession() {
+      const session = together.session;
+      $("together").hidden = !session;
+      $("together").dataset.playing = session && session.playing ? "true" : "false";
+      if (!session) { audio.pause(); return; }
+      $("together-what").textContent = `${session.version_label} ${session.version_name}`;
+      $("together-who").textContent = `started by ${session.started_by || "someone"}${session.moved_by ? `, last moved by ${session.moved_by}` : ""}`;
+      $("together-seek").max = String(session.duration_s || 0);
+      $("together-join").hidden = together.joined;
+      $("together-comment").hidden = !can("commenter");
+      $("together-play").hidden = !together.joined;
+      $("together-play").textContent = session.playing ? "Pause" : "Play";
+      const src = `/projects/${projectId}/versions/${session.version_id}/listen/`;
+      if (!audio.src.endsWith(src)) audio.src = src;
+      if (!together.joined) return;
+      const target = targetPosition(session);
+      if (Math.abs(audio.currentTime - target) > 0.15) audio.currentTime = target;
+      if (session.playing && audio.paused) audio.play().catch((error) => flash(`Cannot play: ${error.message}`));
+      if (!session.playing && !audio.paused) audio.pause();
+    }
+
+    async function move(action, position) {
+      try { await request({ type: "listen.move", action, position_s: Math.round(position * 1000) / 1000 }); }
+      catch (error) { flash(error.message); }
+    }
+
+    // Drift: every two seconds a follower checks it is still where the session says.
+    setInterval(() => { if (together.session && together.session.playing && together.joined) applySession(); }, 2000);
+
+    $("together-join").addEventListener("click", () => { together.joined = true; applySession(); });
+    $("together-play").addEventListener("click", () => {
+      if (!together.session) return;
+      move(together.session.playing ? "pause" : "play", audio.currentTime);
+    });
+    $("together-seek").addEventListener("change", () => move("seek", Number($("together-seek").value)));
+    $("together-stop").addEventListener("click", async () => {
+      try { await request({ type: "listen.stop" }); } catch (error) { flash(error.message); }
+    });
+    audio.addEventListener("timeupdate", () => {
+      $("together-clock").textContent = clockOf(audio.currentTime);
+      if (document.activeElement !== $("together-seek")) $("together-seek").value = String(audio.currentTime);
+    });
+    $("together-mark").addEventListener("click", () => {
+      together.markStart = audio.currentTime;
+      $("together-mark").textContent = `From ${clockOf(together.markStart)}`;
+    });
+    $("together-comment").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      if (!together.session) return;
+      const now = audio.currentTime;
+      const range = together.markStart !== null && now > together.markStart;
+      try {
+        await request({
+          type: "comment.post",
+          body: $("together-body").value,
+          version_id: together.session.version_id,
+          at_s: Math.round((range ? together.markStart : now) * 10) / 10,
+          end_s: range ? Math.round(now * 10) / 10 : null,
+        });
+        $("together-body").value = "";
+        together.markStart = null;
+        $("together-mark").textContent = "Mark start";
+      } catch (error) { flash(error.message); }
+    });
+
     render();
     return {
+      together: {
+        hello: (data) => {
+          together.offsetMs = data.server_ms - Date.now();
+          together.session = data.session;
+          applySession();
+        },
+      },
       handlers: {
         "version.created": changed,
         "version.queued": changed,
@@ -179,7 +269,10 @@
         "version.done": changed,
         "version.failed": changed,
       },
-      notices: { "version.progress": progress },
+      notices: {
+        "version.progress": progress,
+        "listen.state": (notice) => { together.session = notice.session; applySession(); },
+      },
     };
   };
 })();

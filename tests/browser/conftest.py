@@ -269,7 +269,7 @@ def daphne_server(
 
 
 @pytest.fixture
-def live_server_url(daphne_server: DaphneServer, request: pytest.FixtureRequest) -> str:
+def live_server_url(daphne_server: DaphneServer, request: pytest.FixtureRequest) -> Iterator[str]:
     """The base URL of the real server; its log is attached to the report on failure."""
     marker = request.node.get_closest_marker("django_db")
     if marker is None or not marker.kwargs.get("transaction"):
@@ -281,7 +281,31 @@ def live_server_url(daphne_server: DaphneServer, request: pytest.FixtureRequest)
     daphne_server.require_alive()
     request.node.stash[SERVER_KEY] = daphne_server
     request.node.stash[LOG_START_KEY] = daphne_server.log_size()
-    return daphne_server.url
+    yield daphne_server.url
+    # The server's job workers go on with what the test started (a mix analysis, a
+    # suggestion run, a render); the database is emptied only once they are done, or
+    # emptying it (TRUNCATE) and their queries deadlock each other on PostgreSQL.
+    off_the_loop(wait_for_idle_jobs)
+
+
+def busy_jobs() -> int:
+    """How many jobs of the server are queued or running."""
+    from projects.models import Analysis, MixVersion, Suggestion
+
+    active = ("queued", "running")
+    return (
+        Analysis.objects.filter(status__in=active).count()
+        + Analysis.objects.filter(suggest_status__in=active).count()
+        + MixVersion.objects.filter(status__in=active).count()
+        + Suggestion.objects.filter(preview_status__in=active).count()
+    )
+
+
+def wait_for_idle_jobs(timeout_s: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while busy_jobs() and time.monotonic() < deadline:
+        time.sleep(0.25)
+    time.sleep(0.5)  # a job that just finished may still be committing its last event
 
 
 @pytest.fixture

@@ -75,3 +75,47 @@ def test_versions_render_live_and_compare_at_the_same_loudness(
     expect(bob_page.locator("h1")).to_contain_text("v2 “Guitar down”")
     expect(bob_page.locator("main")).to_contain_text("Edited “guitar”")
     expect(bob_page.locator("main")).to_contain_text("by hand")
+
+
+POSITION = "() => document.getElementById('together-audio').currentTime"
+
+
+def test_listening_together_keeps_both_transports_in_step(
+    log_in, night_drive, fighting, alice, bob
+):
+    alice_page = open_room(log_in("alice"), night_drive.pk)
+    bob_page = open_room(log_in("bob"), night_drive.pk)  # bob may only view: he can listen
+    alice_page.locator("#file-input").set_input_files(fighting)
+    expect(alice_page.locator("#stem-rows tr.stem-row")).to_have_count(2)
+    render_version(alice_page, "First mix")
+    done = alice_page.locator('.version[data-status="done"]', has_text="v1")
+    expect(done).to_be_visible(timeout=60_000)
+
+    done.get_by_role("button", name="Listen together").click()
+    expect(bob_page.locator("#together")).to_be_visible()
+    expect(bob_page.locator("#together-what")).to_contain_text("v1 First mix")
+    bob_page.get_by_role("button", name="Join").click()
+
+    alice_page.locator("#together").get_by_role("button", name="Play").click()
+    for page in (alice_page, bob_page):
+        page.wait_for_function(f"() => ({POSITION})() > 1.0")
+    gap = abs(alice_page.evaluate(POSITION) - bob_page.evaluate(POSITION))
+    assert gap < 0.5, f"the two transports are {gap:.2f} s apart"
+
+    # bob seeks; alice follows within a fraction of a second
+    bob_page.locator("#together-seek").evaluate(
+        "(seek) => { seek.value = '12'; seek.dispatchEvent(new Event('change')); }"
+    )
+    for page in (alice_page, bob_page):
+        page.wait_for_function(f"() => ({POSITION})() >= 12 && ({POSITION})() < 14")
+
+    # alice comments at the playhead; bob (a viewer: he may listen, not write) sees where
+    alice_page.get_by_placeholder("Comment at the playhead…").fill("Listen to this fill")
+    alice_page.locator("#together").get_by_role("button", name="Comment").click()
+    expect(bob_page.locator("#comments")).to_contain_text("on v1 at 0:1")
+    expect(bob_page.locator("#comments")).to_contain_text("Listen to this fill")
+
+    # bob pauses for everyone
+    bob_page.locator("#together").get_by_role("button", name="Pause").click()
+    expect(alice_page.locator("#together")).to_have_attribute("data-playing", "false")
+    alice_page.wait_for_function("() => document.getElementById('together-audio').paused")

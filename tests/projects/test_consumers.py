@@ -337,3 +337,74 @@ async def test_a_commenter_cannot_reply_into_another_projects_thread(project, ca
         )
         error = (await receive_until(ws, "error"))[-1]
     assert error["code"] == "no_such_suggestion" and error["ref"] == 9
+
+
+# --- Listening together ------------------------------------------------------------------
+
+
+def _rendered_version(project, alice):
+    from projects.models import MixVersion
+
+    return MixVersion.objects.create(
+        project=project,
+        number=1,
+        name="First",
+        status="done",
+        result={"duration_s": 30.0},
+        files={"mp3": "x.mp3"},
+        created_by=alice,
+    )
+
+
+async def next_notice(communicator, kind: str) -> dict:
+    while True:
+        message = await communicator.receive_json_from(timeout=2)
+        if message["type"] == "notice" and message["notice"]["kind"] == kind:
+            return message["notice"]
+
+
+async def test_one_transport_moves_everyone_listening_together(project, alice, victor):
+    version = await database_sync_to_async(_rendered_version)(project, alice)
+    seq = await database_sync_to_async(last_seq)(project)
+    async with (
+        socket(alice, project.pk, resume=seq) as a,
+        socket(victor, project.pk, resume=seq) as v,
+    ):
+        await receive_until(a, "ack")
+        await receive_until(v, "ack")
+        await v.send_json_to({"type": "listen.start", "id": 1, "version_id": version.pk})
+        for ws in (a, v):
+            session = (await next_notice(ws, "listen.state"))["session"]
+            assert session["version_label"] == "v1" and session["started_by"] == "victor"
+        await a.send_json_to({"type": "listen.move", "id": 2, "action": "play", "position_s": 12.5})
+        for ws in (a, v):
+            session = (await next_notice(ws, "listen.state"))["session"]
+            assert session["playing"] and session["position_s"] == 12.5
+            assert session["moved_by"] == "alice" and session["at_ms"] > 0
+        await v.send_json_to({"type": "listen.move", "id": 3, "action": "seek", "position_s": 99})
+        error = (await receive_until(v, "error"))[-1]
+        assert error["code"] == "invalid_time" and error["ref"] == 3
+        await v.send_json_to({"type": "listen.stop", "id": 4})
+        assert (await next_notice(a, "listen.state"))["session"] is None
+
+
+async def test_a_late_joiner_gets_the_session_in_its_hello(project, alice, bob):
+    from projects import listening
+
+    version = await database_sync_to_async(_rendered_version)(project, alice)
+    await database_sync_to_async(listening.listening_start)(
+        user=alice, project_id=project.pk, version_id=version.pk
+    )
+    async with socket(bob, project.pk, resume=None) as ws:
+        hello = await ws.receive_json_from()
+    assert hello["session"]["version_id"] == version.pk and hello["server_ms"] > 0
+
+
+async def test_moving_with_nobody_listening_is_refused(project, alice):
+    async with socket(alice, project.pk) as ws:
+        await receive_until(ws, "ack")
+        await ws.send_json_to({"type": "listen.move", "id": 5, "action": "play", "position_s": 0})
+        error = (await receive_until(ws, "error"))[-1]
+        await ws.send_json_to({"type": "listen.move", "id": 6, "action": "dance", "position_s": 0})
+        bad = (await receive_until(ws, "error"))[-1]
+    assert error["code"] == "no_session" and bad["code"] == "invalid_action"

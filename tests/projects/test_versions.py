@@ -201,3 +201,21 @@ def test_the_api_renders_lists_and_serves_versions(project, alice, victor, mixed
     assert manifest["version"] == 1 and len(manifest["stems"]) == 2
     refused = viewer.post(f"/projects/{project.pk}/versions", {"name": "Mine"})
     assert refused.status_code == 403
+
+
+def test_players_can_seek_byte_ranges_of_a_version(project, alice, mixed):
+    version = render(project, alice, formats=["mp3"])
+    member = Client()
+    member.force_login(alice)
+    url = f"/projects/{project.pk}/versions/{version.pk}/listen/"
+    whole = b"".join(member.get(url).streaming_content)
+    part = member.get(url, HTTP_RANGE="bytes=100-199")
+    assert part.status_code == 206 and part["Accept-Ranges"] == "bytes"
+    assert part["Content-Range"] == f"bytes 100-199/{len(whole)}"
+    assert b"".join(part.streaming_content) == whole[100:200]
+    tail = member.get(url, HTTP_RANGE="bytes=-10")
+    assert b"".join(tail.streaming_content) == whole[-10:]
+    from_middle = member.get(url, HTTP_RANGE=f"bytes={len(whole) - 5}-")
+    assert b"".join(from_middle.streaming_content) == whole[-5:]
+    beyond = member.get(url, HTTP_RANGE=f"bytes={len(whole)}-")
+    assert beyond.status_code == 416 and beyond["Content-Range"] == f"bytes */{len(whole)}"
