@@ -43,9 +43,8 @@ class ShareConsumer(JsonDoor):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def request_resume(self, message: dict[str, Any], ref: Any) -> None:
-        after = message.get("after", 0)
-        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
-            await self.error("bad_message", "'after' must be a sequence number, 0 or more.", ref)
+        after = await self.resume_point(message, ref)
+        if after is None:
             return
         self.cursor = after
         await self.catch_up(None)

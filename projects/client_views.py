@@ -8,7 +8,6 @@ file is streamed through these checks (never a storage URL).
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from . import sharing
 from .errors import Invalid, NotFound, ServiceError, TooManyAttempts
-from .views import listening_format, version_file_response
+from .views import json_body, listening_format, version_file_response
 
 
 def client_door(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -36,18 +35,6 @@ def client_door(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
             return render(request, "share/closed.html", {"error": error}, status=error.status)
 
     return wrapped
-
-
-def _body(request: HttpRequest) -> dict[str, Any]:
-    if request.content_type != "application/json":
-        return {key: request.POST.get(key) for key in request.POST}
-    try:
-        body = json.loads(request.body or b"{}")
-    except (ValueError, UnicodeDecodeError):
-        raise Invalid("The body is not valid JSON.", code="bad_json") from None
-    if not isinstance(body, dict):
-        raise Invalid("The body must be a JSON object.", code="bad_json")
-    return body
 
 
 def _session_key(request: HttpRequest) -> str:
@@ -94,7 +81,7 @@ def share_unlock(request: HttpRequest, token: str) -> HttpResponse:
 @client_door
 def share_name(request: HttpRequest, token: str) -> HttpResponse:
     share = sharing.share_require(token, request.session)
-    name = sharing.client_name(request.session, share, _body(request).get("name"))
+    name = sharing.client_name(request.session, share, json_body(request).get("name"))
     return JsonResponse({"name": name})
 
 
@@ -138,7 +125,7 @@ def share_peaks(request: HttpRequest, token: str, version_id: int) -> HttpRespon
 @client_door
 def share_comment(request: HttpRequest, token: str) -> HttpResponse:
     share = sharing.share_require(token, request.session)
-    body = _body(request)
+    body = json_body(request)
     comment = sharing.client_comment(
         share=share,
         name=sharing.client_name(request.session, share),
@@ -155,7 +142,7 @@ def share_comment(request: HttpRequest, token: str) -> HttpResponse:
 @client_door
 def share_decide(request: HttpRequest, token: str) -> HttpResponse:
     share = sharing.share_require(token, request.session)
-    body = _body(request)
+    body = json_body(request)
     decision = sharing.client_decide(
         share=share,
         name=sharing.client_name(request.session, share),

@@ -65,6 +65,14 @@ class JsonDoor(AsyncWebsocketConsumer):
             if isinstance(error, NotFound) and error.code == "not_found":
                 await self.close(code=self.closed_code)
 
+    async def resume_point(self, message: dict[str, Any], ref: Any) -> int | None:
+        """The sequence number a ``resume`` asks to start after, or None (error sent)."""
+        after = message.get("after", 0)
+        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+            await self.error("bad_message", "'after' must be a sequence number, 0 or more.", ref)
+            return None
+        return after
+
     async def send_json(self, content: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(content))
 
@@ -118,9 +126,8 @@ class ProjectConsumer(JsonDoor):
     # --- Client requests ------------------------------------------------------------
 
     async def request_resume(self, message: dict[str, Any], ref: Any) -> None:
-        after = message.get("after", 0)
-        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
-            await self.error("bad_message", "'after' must be a sequence number, 0 or more.", ref)
+        after = await self.resume_point(message, ref)
+        if after is None:
             return
         await database_sync_to_async(services.membership_require)(
             user=self.user, project_id=self.project_id, role=Role.VIEWER

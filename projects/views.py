@@ -356,7 +356,7 @@ def _form_id(request: HttpRequest, name: str) -> Any:
     return int(value) if value and value.isdigit() else value
 
 
-def _json_body(request: HttpRequest) -> dict[str, Any]:
+def json_body(request: HttpRequest) -> dict[str, Any]:
     """A JSON object posted as the body, or form fields as a dict."""
     if request.content_type != "application/json":
         return {key: request.POST.get(key) for key in request.POST}
@@ -382,7 +382,7 @@ def _int_field(value: Any, default: int) -> Any:
 @require_POST
 @door
 def suggestion_decide(request: HttpRequest, project_id: int, suggestion_id: int) -> HttpResponse:
-    body = _json_body(request)
+    body = json_body(request)
     suggestion = suggestions.suggestion_decide(
         user=request.user,
         project_id=project_id,
@@ -399,7 +399,7 @@ def suggestion_decide(request: HttpRequest, project_id: int, suggestion_id: int)
 @require_POST
 @door
 def suggestion_preview(request: HttpRequest, project_id: int, suggestion_id: int) -> HttpResponse:
-    body = _json_body(request)
+    body = json_body(request)
     suggestion = suggestions.suggestion_preview(
         user=request.user,
         project_id=project_id,
@@ -442,7 +442,7 @@ def mix_stem(request: HttpRequest, project_id: int, stem_id: int) -> HttpRespons
     return _mix_changed(
         request,
         suggestions.mix_update(
-            user=request.user, project_id=project_id, stem_id=stem_id, settings=_json_body(request)
+            user=request.user, project_id=project_id, stem_id=stem_id, settings=json_body(request)
         ),
     )
 
@@ -454,7 +454,7 @@ def mix_bus(request: HttpRequest, project_id: int) -> HttpResponse:
     return _mix_changed(
         request,
         suggestions.mix_update(
-            user=request.user, project_id=project_id, settings=_json_body(request)
+            user=request.user, project_id=project_id, settings=json_body(request)
         ),
     )
 
@@ -479,7 +479,7 @@ def _mix_changed(request: HttpRequest, change: Any) -> HttpResponse:
 @require_POST
 @door
 def version_create(request: HttpRequest, project_id: int) -> HttpResponse:
-    body = _json_body(request)
+    body = json_body(request)
     formats = body.get("formats")
     if isinstance(formats, str):  # a form's comma-separated list
         formats = [f.strip() for f in formats.split(",") if f.strip()]
@@ -587,7 +587,7 @@ def version_manifest(request: HttpRequest, project_id: int, version_id: int) -> 
 @door
 def share_create(request: HttpRequest, project_id: int) -> HttpResponse:
     """Make a link; its address is in this answer only (the studio keeps a hash)."""
-    body = _json_body(request)
+    body = json_body(request)
     share, token = sharing.share_create(
         user=request.user,
         project_id=project_id,
@@ -617,7 +617,7 @@ def share_add_versions(request: HttpRequest, project_id: int, share_id: int) -> 
         user=request.user,
         project_id=project_id,
         share_id=share_id,
-        version_ids=_json_body(request).get("version_ids"),
+        version_ids=json_body(request).get("version_ids"),
     )
     return JsonResponse({"share": sharing.share_payload(share)})
 
@@ -630,7 +630,7 @@ def client_reply(request: HttpRequest, project_id: int, comment_id: int) -> Http
         user=request.user,
         project_id=project_id,
         comment_id=comment_id,
-        body=_json_body(request).get("body"),
+        body=json_body(request).get("body"),
     )
     return JsonResponse({"comment": sharing.client_comment_payload(comment)}, status=201)
 
