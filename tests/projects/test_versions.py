@@ -7,7 +7,7 @@ import soundfile as sf
 from django.core.files.storage import default_storage
 from django.test import Client
 
-from projects import jobs, services, suggestions, versions
+from projects import jobs, services, suggestions, tasks, versions
 from projects.errors import Conflict, Forbidden, Invalid, NotFound
 from projects.models import Event, JobStatus, MixVersion, Suggestion
 from studio.processing import decode, loudness
@@ -18,20 +18,24 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def mixed(project, alice, fighting):
-    """Both fighting stems uploaded and analysed, the masking suggestion accepted by bob."""
-    stems = [
+    """Both fighting stems uploaded (not yet analysed: see analysed())."""
+    return [
         services.stem_upload(user=alice, project_id=project.pk, upload=upload_of(path))
         for path in fighting.values()
     ]
+
+
+def analysed() -> None:
+    """Run the analyses and suggestion runs of the uploaded stems (for the AI moves)."""
     jobs.run_until_idle()
-    return stems
 
 
 def render(project, user, **options) -> MixVersion:
     version = versions.version_create(
         user=user, project_id=project.pk, name=options.pop("name", "First mix"), **options
     )
-    jobs.run_until_idle()
+    while (claimed := versions.version_claim(worker="test")) is not None:
+        tasks.run_render(claimed)  # the render alone: the stems' analyses may wait
     version.refresh_from_db()
     return version
 
@@ -69,6 +73,7 @@ def test_the_bus_limiter_holds_the_delivered_true_peak(project, alice, mixed, tm
 
 
 def test_numbers_count_up_and_each_version_keeps_its_snapshot(project, alice, bob, mixed):
+    analysed()
     first = render(project, alice, name="Rough")
     masking = Suggestion.objects.get(project=project, code="masking.eq")
     suggestions.suggestion_decide(
@@ -82,6 +87,7 @@ def test_numbers_count_up_and_each_version_keeps_its_snapshot(project, alice, bo
 
 
 def test_the_manifest_names_the_ai_moves_and_who_accepted_them(project, alice, bob, mixed):
+    analysed()
     masking = Suggestion.objects.get(project=project, code="masking.eq")
     suggestions.suggestion_decide(
         user=bob, project_id=project.pk, suggestion_id=masking.pk, decision="accept", amount=80
