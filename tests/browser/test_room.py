@@ -178,7 +178,7 @@ def test_reconnecting_browser_catches_up(log_in, night_drive):
 
     # bob's network goes away: his socket drops and new ones cannot connect.
     bob.context.set_offline(True)
-    bob.evaluate("window.__sockets.at(-1).close()")
+    bob.evaluate("window.__sockets.forEach((socket) => socket.close())")
     expect(bob.locator("#conn")).to_have_attribute("data-state", "reconnecting")
     expect(alice.locator("#presence li[data-user=bob]")).to_have_count(0)
     missed = "Pushed the tempo to 98, listen from the top."
