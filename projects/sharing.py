@@ -420,6 +420,9 @@ def client_listened(
 ) -> bool:
     """Count a listen once per browser session and version; returns whether it was new."""
     session_hash = hashlib.sha256(f"{share.pk}:{session_key}".encode()).hexdigest()
+    heard = ShareListen.objects.filter(share=share, version=version, session_hash=session_hash)
+    if heard.exists():  # a player asks for many byte ranges of one listen
+        return False
     try:
         with transaction.atomic():
             listen = ShareListen.objects.create(

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import decode
-from .loudness import LoudnessMeter, db_to_gain
+from .loudness import db_to_gain, measure
 from .mixdown import StemSource, mix_format
 from .mixing import BusSettings, StemSettings, render_mix_blocks
 
@@ -110,9 +110,7 @@ def integrated_lufs(signal: np.ndarray, *, sample_rate: int) -> float | None:
     """Integrated loudness of an in-memory signal in LUFS (None if silent or too short)."""
     if signal.shape[1] == 0:
         return None
-    meter = LoudnessMeter(sample_rate=sample_rate, channels=signal.shape[0])
-    meter.push(np.ascontiguousarray(signal, dtype=np.float32))
-    return meter.result().integrated_lufs
+    return measure(signal.astype(np.float32, copy=False), sample_rate=sample_rate).integrated_lufs
 
 
 def match_loudness(
