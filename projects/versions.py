@@ -18,10 +18,10 @@ from django.utils import timezone
 from studio.processing.mixing import MixSettings
 from studio.processing.render import FORMATS
 
-from . import events
+from . import events, jobrows
 from .errors import Conflict, Invalid, NotFound
 from .models import JobStatus, MixChange, MixVersion, Project, Role, Stem, Suggestion
-from .services import MAX_ATTEMPTS, clean_name, jobs_wake, membership_require
+from .services import clean_name, jobs_wake, membership_require
 
 NOTES_MAX = 4000
 DEFAULT_FORMATS = ("wav", "flac", "mp3")
@@ -229,34 +229,22 @@ def version_retry(*, user: AbstractBaseUser, project_id: int, version_id: Any) -
 # --- The render job --------------------------------------------------------------------
 
 
+def _rows():
+    return MixVersion.objects.select_related("project", "created_by")
+
+
+def _tell(version: MixVersion, what: str) -> None:
+    _record(version, f"version.{what}")
+
+
 def version_claim(*, worker: str) -> MixVersion | None:
     """Take the oldest queued render; one tried MAX_ATTEMPTS times fails instead."""
-    with transaction.atomic():
-        version = (
-            MixVersion.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("project", "created_by")
-            .filter(status=JobStatus.QUEUED)
-            .order_by("created_at", "pk")
-            .first()
-        )
-        if version is None:
-            return None
-        if version.attempts >= MAX_ATTEMPTS:
-            _fail(version, f"Gave up after {MAX_ATTEMPTS} attempts: the worker stopped each time.")
-            return None
-        version.status = JobStatus.RUNNING
-        version.attempts += 1
-        version.worker = worker[:80]
-        version.progress = 0.0
-        version.started_at = timezone.now()
-        version.save()
-        _record(version, "version.started")
-    return version
+    return jobrows.claim(_rows(), worker=worker, tell=_tell)
 
 
 def version_progress(*, version: MixVersion, progress: float) -> None:
     """How far a render is (0 to 1): kept on the row, sent live, not logged."""
-    MixVersion.objects.filter(pk=version.pk, status=JobStatus.RUNNING).update(progress=progress)
+    jobrows.progress(MixVersion.objects, version.pk, progress)
     events.notify(
         version.project_id,
         {"kind": "version.progress", "id": version.pk, "progress": round(progress, 3)},
@@ -264,45 +252,13 @@ def version_progress(*, version: MixVersion, progress: float) -> None:
 
 
 def version_finish(*, version: MixVersion, files: dict[str, str], result: dict[str, Any]) -> bool:
-    with transaction.atomic():
-        current = (
-            MixVersion.objects.select_for_update(of=("self",))
-            .select_related("project", "created_by")
-            .filter(pk=version.pk, status=JobStatus.RUNNING)
-            .first()
-        )
-        if current is None:
-            return False
-        current.status, current.progress = JobStatus.DONE, 1.0
-        current.files, current.result = files, result
-        current.finished_at = timezone.now()
-        current.save()
-        _record(current, "version.done")
-    return True
-
-
-def _fail(version: MixVersion, error: str) -> None:
-    version.status = JobStatus.FAILED
-    version.error = error[:2000]
-    version.finished_at = timezone.now()
-    version.save()
-    _record(version, "version.failed")
+    return jobrows.finish(_rows(), version.pk, tell=_tell, files=files, result=result) is not None
 
 
 def version_fail(*, version: MixVersion, error: str) -> None:
-    with transaction.atomic():
-        current = (
-            MixVersion.objects.select_for_update(of=("self",))
-            .select_related("project", "created_by")
-            .filter(pk=version.pk, status=JobStatus.RUNNING)
-            .first()
-        )
-        if current is not None:
-            _fail(current, error)
+    jobrows.fail(_rows(), version.pk, error, tell=_tell)
 
 
 def version_recover() -> int:
     """Put renders left running by a stopped process back in the queue."""
-    return MixVersion.objects.filter(status=JobStatus.RUNNING).update(
-        status=JobStatus.QUEUED, progress=0.0
-    )
+    return jobrows.recover(MixVersion.objects)
