@@ -442,7 +442,7 @@ def delete_stem(request: HttpRequest, project_id: int, stem_id: int) -> Status[A
 def download_stem(request: HttpRequest, project_id: int, stem_id: int) -> HttpResponse:
     """The original file, byte for byte, under its original name."""
     stem = services.stem_get(user=request.user, project_id=project_id, stem_id=stem_id)
-    return stem_file_response(stem)
+    return stem_file_response(request, stem)
 
 
 # --- Analyses ------------------------------------------------------------------------

@@ -3,7 +3,10 @@
 A browser seeks in an <audio> element by asking for the bytes from that point on
 (``Range: bytes=N-``); a file answered whole every time cannot be sought, so a player
 jumps back to the start. Every file the studio plays goes through here, after the
-door's checks: storage addresses are never handed out.
+door's checks. On local storage the bytes go through the studio; on S3 the checked
+door answers with a redirect to a signed URL for that one object, which the storage
+server refuses after ``STUDIO_SIGNED_URL_SECONDS``, so no lasting or guessable storage
+address is ever handed out.
 """
 
 from __future__ import annotations
@@ -12,8 +15,16 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from django.conf import settings
 from django.core.files.storage import default_storage
-from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import (
+    FileResponse,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
+from django.utils.http import content_disposition_header
 
 CHUNK_BYTES = 256 * 1024
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -27,8 +38,14 @@ def audio_response(
     filename: str | None = None,
     download: bool = False,
 ) -> HttpResponse:
-    """The stored file ``name``: whole (200), or the one byte range asked for (206), or
-    416 for a range outside it."""
+    """The stored file ``name``: a redirect to a short-lived signed URL where the storage
+    signs them (S3), else whole (200), the one byte range asked for (206), or 416 for a
+    range outside it."""
+    signed = signed_url(name, content_type=content_type, filename=filename, download=download)
+    if signed:
+        response = HttpResponseRedirect(signed)
+        response["Cache-Control"] = "no-store"
+        return response
     size = default_storage.size(name)
     wanted = _byte_range(request.headers.get("Range", ""), size)
     if wanted is None:
@@ -49,6 +66,23 @@ def audio_response(
     response["Accept-Ranges"] = "bytes"
     response["Cache-Control"] = "private, max-age=3600"
     return response
+
+
+def signed_url(
+    name: str, *, content_type: str, filename: str | None = None, download: bool = False
+) -> str | None:
+    """A URL for ``name`` that the storage server itself honours for
+    ``STUDIO_SIGNED_URL_SECONDS`` (s), with the type and file name the browser should see;
+    None for storage that does not sign URLs (local files, streamed by :func:`audio_response`)."""
+    if not getattr(default_storage, "querystring_auth", False):
+        return None
+    parameters = {"ResponseContentType": content_type}
+    disposition = content_disposition_header(download, filename or "")
+    if disposition:
+        parameters["ResponseContentDisposition"] = disposition
+    return default_storage.url(
+        name, parameters=parameters, expire=settings.STUDIO_SIGNED_URL_SECONDS
+    )
 
 
 def _byte_range(header: str, size: int) -> Any:

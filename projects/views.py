@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import mimetypes
 from collections.abc import Callable
 from typing import Any
 
@@ -11,9 +12,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.core.files.storage import default_storage
 from django.http import (
-    FileResponse,
     Http404,
     HttpRequest,
     HttpResponse,
@@ -316,10 +315,16 @@ def stem_delete(request: HttpRequest, project_id: int, stem_id: int) -> HttpResp
     return back(request, reverse("project_room", args=[project_id]))
 
 
-def stem_file_response(stem: Any) -> FileResponse:
-    """Stream a stem's original file from storage as a download under its original name."""
-    handle = default_storage.open(stem.file.name, "rb")
-    return FileResponse(handle, as_attachment=True, filename=stem.original_name)
+def stem_file_response(request: HttpRequest, stem: Any) -> HttpResponse:
+    """A stem's original file as a download under its original name."""
+    content_type = mimetypes.guess_type(stem.original_name)[0] or "application/octet-stream"
+    return audio_response(
+        request,
+        stem.file.name,
+        content_type=content_type,
+        filename=stem.original_name,
+        download=True,
+    )
 
 
 @login_required
@@ -327,7 +332,7 @@ def stem_file_response(stem: Any) -> FileResponse:
 @door
 def stem_download(request: HttpRequest, project_id: int, stem_id: int) -> HttpResponse:
     stem = services.stem_get(user=request.user, project_id=project_id, stem_id=stem_id)
-    return stem_file_response(stem)
+    return stem_file_response(request, stem)
 
 
 # --- Comments ------------------------------------------------------------------------

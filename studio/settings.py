@@ -136,22 +136,41 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 MEDIA_ROOT = Path(env_str("STUDIO_MEDIA_DIR", str(DATA_DIR / "media")))
-S3_BUCKET = env_str("S3_BUCKET")
-if S3_BUCKET:
-    DEFAULT_STORAGE = {
+
+
+def s3_storage(
+    *,
+    bucket: str,
+    endpoint_url: str | None,
+    access_key: str | None,
+    secret_key: str | None,
+    region: str | None,
+) -> dict:
+    """The storage entry for one S3 bucket: private objects, reached by signed URLs only."""
+    return {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
-            "bucket_name": S3_BUCKET,
-            "endpoint_url": env_str("S3_ENDPOINT_URL") or None,
-            "access_key": env_str("S3_ACCESS_KEY_ID") or None,
-            "secret_key": env_str("S3_SECRET_ACCESS_KEY") or None,
-            "region_name": env_str("S3_REGION") or None,
+            "bucket_name": bucket,
+            "endpoint_url": endpoint_url or None,
+            "access_key": access_key or None,
+            "secret_key": secret_key or None,
+            "region_name": region or None,
             "default_acl": None,
             "querystring_auth": True,
-            "querystring_expire": 300,
             "file_overwrite": False,
         },
     }
+
+
+S3_BUCKET = env_str("S3_BUCKET")
+if S3_BUCKET:
+    DEFAULT_STORAGE = s3_storage(
+        bucket=S3_BUCKET,
+        endpoint_url=env_str("S3_ENDPOINT_URL"),
+        access_key=env_str("S3_ACCESS_KEY_ID"),
+        secret_key=env_str("S3_SECRET_ACCESS_KEY"),
+        region=env_str("S3_REGION"),
+    )
 else:
     DEFAULT_STORAGE = {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
@@ -174,6 +193,9 @@ FILE_UPLOAD_TEMP_DIR = env_str("STUDIO_UPLOAD_TEMP_DIR") or None
 STUDIO_MAX_UPLOAD_MB = env_int("STUDIO_MAX_UPLOAD_MB", 1024)
 STUDIO_MAX_DURATION_S = env_int("STUDIO_MAX_DURATION_S", 2 * 60 * 60)
 STUDIO_MAX_STEMS_PER_PROJECT = env_int("STUDIO_MAX_STEMS_PER_PROJECT", 64)
+# How long a signed S3 URL for one file works, in s: a player that outlives it asks the
+# studio's checked door again (static/studio/audio.js).
+STUDIO_SIGNED_URL_SECONDS = env_int("STUDIO_SIGNED_URL_SECONDS", 300)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -48,7 +48,7 @@
   const players = new Map(); // version id -> Audio
   function audioOf(v) {
     if (!players.has(v.id)) {
-      const audio = new Audio(`${base}/versions/${v.id}/listen/`);
+      const audio = window.studioAudio.keepFresh(new Audio(`${base}/versions/${v.id}/listen/`));
       audio.preload = "auto";
       audio.addEventListener("timeupdate", () => {
         if (!audio.paused && !audio.muted) position = audio.currentTime;

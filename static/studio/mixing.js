@@ -124,8 +124,8 @@
         if (audio) { audio.before.pause(); audio.after.pause(); }
         audio = {
           stamp,
-          before: new Audio(`${url(s.id, "preview")}before/?v=${stamp}`),
-          after: new Audio(`${url(s.id, "preview")}after/?v=${stamp}`),
+          before: window.studioAudio.keepFresh(new Audio(`${url(s.id, "preview")}before/?v=${stamp}`)),
+          after: window.studioAudio.keepFresh(new Audio(`${url(s.id, "preview")}after/?v=${stamp}`)),
           showing: "after",
         };
         audio.before.preload = audio.after.preload = "auto";

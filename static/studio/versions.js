@@ -131,7 +131,7 @@
       // The louder one is turned down to the quieter's integrated loudness.
       const quieter = Math.min(a.integrated_lufs ?? 0, b.integrated_lufs ?? 0);
       const make = (v) => {
-        const audio = new Audio(`${base(v)}/listen/`);
+        const audio = window.studioAudio.keepFresh(new Audio(`${base(v)}/listen/`));
         audio.preload = "auto";
         audio.volume = Math.min(1, 10 ** ((quieter - (v.integrated_lufs ?? quieter)) / 20));
         return { version: v, audio };
@@ -174,7 +174,7 @@
     // --- Listening together: one transport for everyone --------------------------------------
 
     const together = { session: null, joined: false, offsetMs: 0, markStart: null };
-    const audio = $("together-audio");
+    const audio = window.studioAudio.keepFresh($("together-audio"));
     const clockOf = (s) => `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, "0")}`;
 
     async function startTogether(v) {
