@@ -18,11 +18,11 @@ from ninja.files import UploadedFile
 from ninja.responses import Status
 from ninja.security import HttpBearer
 
-from . import events, selectors, services, suggestions, versions
+from . import events, ideas, selectors, services, suggestions, versions
 from .errors import Invalid, ServiceError
 from .models import ApiToken, Role
 from .uploads import raise_if_oversized
-from .views import stem_file_response, version_file_response
+from .views import idea_midi_response, stem_file_response, version_file_response
 
 
 class TokenAuth(HttpBearer):
@@ -167,6 +167,7 @@ class CommentIn(Schema):
     parent_id: int | None = None
     version_id: int | None = None
     end_s: float | None = None
+    idea_id: int | None = None
 
 
 class CommentOut(Schema):
@@ -174,6 +175,7 @@ class CommentOut(Schema):
     author: str | None
     stem_id: int | None
     suggestion_id: int | None
+    idea_id: int | None
     parent_id: int | None
     version_id: int | None
     end_s: float | None
@@ -215,6 +217,52 @@ class SuggestionOut(Schema):
     created_at: str
     author: str
     preview: PreviewOut
+    comments: list[CommentOut]
+
+
+class IdeaIn(Schema):
+    kind: str
+    section: int | None = None
+    options: dict[str, Any] | None = None
+    seed: int | None = None
+
+
+class SeedIn(Schema):
+    seed: int | None = None
+
+
+class IdeaDecisionIn(Schema):
+    decision: str
+
+
+class IdeaAudioOut(Schema):
+    available: list[str]
+    version: str
+    info: dict[str, Any] | None
+
+
+class IdeaOut(Schema):
+    id: int
+    kind: str
+    kind_name: str
+    section: int | None
+    section_label: str
+    options: dict[str, Any]
+    seed: int
+    parent_id: int | None
+    requested_by: str | None
+    author: str
+    status: str
+    progress: float
+    error: str
+    title: str
+    reasoning: str
+    content: dict[str, Any] | None
+    audio: IdeaAudioOut
+    decision: str
+    decided_by: str | None
+    decided_at: str | None
+    created_at: str
     comments: list[CommentOut]
 
 
@@ -521,6 +569,7 @@ def post_comment(request: HttpRequest, project_id: int, body: CommentIn) -> Stat
         parent_id=body.parent_id,
         version_id=body.version_id,
         end_s=body.end_s,
+        idea_id=body.idea_id,
     )
     return Status(201, services.comment_payload(comment))
 
@@ -673,3 +722,67 @@ def download_version(request: HttpRequest, project_id: int, version_id: int, fmt
     """The rendered file in one format (wav, flac or mp3)."""
     version = versions.version_get(user=request.user, project_id=project_id, version_id=version_id)
     return version_file_response(request, version, fmt, download=True)
+
+
+# --- Arrangement ideas -----------------------------------------------------------------
+
+
+@api.get("/projects/{project_id}/ideas", response={200: list[IdeaOut], **ERRORS}, tags=["ideas"])
+def list_ideas(request: HttpRequest, project_id: int) -> list[dict[str, Any]]:
+    """The arrangement ideas the engine wrote on request (all labelled author "engine",
+    AI-generated), with what people decided and their discussion."""
+    member_of(request, project_id)
+    return [ideas.idea_thread_payload(i) for i in selectors.project_ideas(project_id=project_id)]
+
+
+@api.post("/projects/{project_id}/ideas", response={202: IdeaOut, **ERRORS}, tags=["ideas"])
+def request_idea(request: HttpRequest, project_id: int, body: IdeaIn) -> Status[Any]:
+    """Ask for an idea: ``kind`` is chords, reharmonise, drums, bass, melody or moves;
+    ``section`` the index of one of the mix's sections (null: a new one); an idea.done
+    event says when it is written and rendered. The same seed gives the same idea."""
+    idea = ideas.idea_request(
+        user=request.user,
+        project_id=project_id,
+        kind=body.kind,
+        section=body.section,
+        options=body.options,
+        seed=body.seed,
+    )
+    return Status(202, ideas.idea_thread_payload(idea))
+
+
+@api.post(
+    "/projects/{project_id}/ideas/{idea_id}/variation",
+    response={202: IdeaOut, **ERRORS},
+    tags=["ideas"],
+)
+def vary_idea(request: HttpRequest, project_id: int, idea_id: int, body: SeedIn) -> Status[Any]:
+    """The same request again with another seed (or the seed given)."""
+    idea = ideas.idea_regenerate(
+        user=request.user, project_id=project_id, idea_id=idea_id, seed=body.seed
+    )
+    return Status(202, ideas.idea_thread_payload(idea))
+
+
+@api.post(
+    "/projects/{project_id}/ideas/{idea_id}/decision",
+    response={200: IdeaOut, **ERRORS},
+    tags=["ideas"],
+)
+def decide_idea(
+    request: HttpRequest, project_id: int, idea_id: int, body: IdeaDecisionIn
+) -> dict[str, Any]:
+    """Keep or discard a written idea; editors."""
+    idea = ideas.idea_decide(
+        user=request.user, project_id=project_id, idea_id=idea_id, decision=body.decision
+    )
+    return ideas.idea_thread_payload(idea)
+
+
+@api.get(
+    "/projects/{project_id}/ideas/{idea_id}/midi", response={200: None, **ERRORS}, tags=["ideas"]
+)
+def idea_midi(request: HttpRequest, project_id: int, idea_id: int) -> Any:
+    """The idea as a Standard MIDI File (type 1, 480 ticks per beat) at the song's tempo."""
+    idea = ideas.idea_get(user=request.user, project_id=project_id, idea_id=idea_id)
+    return idea_midi_response(idea)

@@ -146,6 +146,7 @@ class ProjectConsumer(JsonDoor):
             end_s=message.get("end_s"),
             version_id=message.get("version_id"),
             suggestion_id=message.get("suggestion_id"),
+            idea_id=message.get("idea_id"),
             parent_id=message.get("parent_id"),
         )
         await self.send_json({"type": "ack", "ref": ref, "comment_id": comment.pk})

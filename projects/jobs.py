@@ -26,7 +26,7 @@ from django.db import close_old_connections
 
 from studio.processing.analysis import warm_up
 
-from . import services, suggestions, tasks, versions
+from . import ideas, services, suggestions, tasks, versions
 
 log = logging.getLogger(__name__)
 POLL_S = 3.0
@@ -91,7 +91,8 @@ class EnginePool:
 def run_next(*, worker: str = "inline", engine: EnginePool | None = None) -> bool:
     """Claim and run one queued job. Returns whether there was one.
 
-    The order puts first what someone waits for: a preview, a mix render, a stem's analysis and its
+    The order puts first what someone waits for: a preview, a mix render, an idea, a stem's
+    analysis and its
     suggestions (the first suggestions a person sees), then the mix's analysis and its
     suggestions, which need every stem anyway."""
     preview = suggestions.preview_claim(worker=worker)
@@ -101,6 +102,10 @@ def run_next(*, worker: str = "inline", engine: EnginePool | None = None) -> boo
     version = versions.version_claim(worker=worker)
     if version is not None:
         tasks.run_render(version, engine=engine)
+        return True
+    idea = ideas.idea_claim(worker=worker)
+    if idea is not None:
+        tasks.run_idea(idea, engine=engine)
         return True
     for scope in ("stem", "mix"):
         analysis = services.analysis_claim(worker=worker, scope=scope)

@@ -112,6 +112,9 @@ class Comment(models.Model):
     suggestion = models.ForeignKey(
         "Suggestion", on_delete=models.CASCADE, null=True, blank=True, related_name="comments"
     )
+    idea = models.ForeignKey(
+        "Idea", on_delete=models.CASCADE, null=True, blank=True, related_name="comments"
+    )
     parent = models.ForeignKey(
         "self", on_delete=models.CASCADE, null=True, blank=True, related_name="replies"
     )
@@ -474,3 +477,61 @@ class ListeningSession(models.Model):
 
     def __str__(self) -> str:
         return f"together on v{self.version.number}"
+
+
+class IdeaDecision(models.TextChoices):
+    OPEN = "open", "Open"
+    KEPT = "kept", "Kept"
+    DISCARDED = "discarded", "Discarded"
+
+
+class Idea(models.Model):
+    """An arrangement idea the engine generated because a person asked for one.
+
+    The request (``kind``, ``section``, ``options``, ``seed``) is enough to generate the
+    same idea again from the same analysis of the mix (``based_on``); a variation is a new
+    row with another seed and ``parent`` set. The job that generates and renders it lives
+    on the row like a render's. ``content`` is studio.processing.ideas.Idea as a dict;
+    ``files`` the audition audio (``with_song``, ``alone``). Everything here is
+    AI-generated; people decide whether to keep it.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="ideas")
+    kind = models.CharField(max_length=16)
+    section = models.PositiveSmallIntegerField(null=True, blank=True)
+    section_label = models.CharField(max_length=40, blank=True)
+    options = models.JSONField(default=dict)
+    seed = models.PositiveIntegerField()
+    based_on = models.CharField(max_length=64, blank=True)
+    parent = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="variations"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    progress = models.FloatField(default=0.0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    worker = models.CharField(max_length=80, blank=True)
+    title = models.CharField(max_length=200, blank=True)
+    reasoning = models.TextField(blank=True)
+    content = models.JSONField(null=True, blank=True)
+    files = models.JSONField(default=dict)
+    decision = models.CharField(
+        max_length=16, choices=IdeaDecision.choices, default=IdeaDecision.OPEN
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return self.title or f"{self.kind} idea"

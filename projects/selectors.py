@@ -14,6 +14,7 @@ from .models import (
     ClientDecision,
     Comment,
     Event,
+    Idea,
     Membership,
     MixVersion,
     Project,
@@ -60,6 +61,16 @@ def suggestion_feed(*, project_id: int, limit: int = 300) -> list[Suggestion]:
             "stems",
             Prefetch("comments", queryset=Comment.objects.select_related("author")),
         )
+    )
+    return list(rows.order_by("-created_at", "-id")[:limit])[::-1]
+
+
+def project_ideas(*, project_id: int, limit: int = 200) -> list[Idea]:
+    """The project's arrangement ideas, newest last, with who asked, who decided and threads."""
+    rows = (
+        Idea.objects.filter(project_id=project_id)
+        .select_related("requested_by", "decided_by", "project")
+        .prefetch_related(Prefetch("comments", queryset=Comment.objects.select_related("author")))
     )
     return list(rows.order_by("-created_at", "-id")[:limit])[::-1]
 

@@ -37,6 +37,7 @@ from .models import (
     Analysis,
     ApiToken,
     Comment,
+    Idea,
     JobStatus,
     Membership,
     MixVersion,
@@ -155,6 +156,8 @@ def project_delete(*, user: AbstractBaseUser, project_id: int) -> None:
             "files", flat=True
         ):
             names += list((files or {}).values())
+        for files in Idea.objects.filter(project_id=project_id).values_list("files", flat=True):
+            names += [files[k] for k in ("with_song", "alone") if files.get(k)]
         Project.objects.filter(pk=project_id).delete()
         transaction.on_commit(lambda: delete_files(names))
         transaction.on_commit(lambda: events.notify_project_deleted(project_id))
@@ -492,6 +495,7 @@ def comment_payload(comment: Comment) -> dict[str, Any]:
         "author": comment.author.get_username() if comment.author else None,
         "stem_id": comment.stem_id,
         "suggestion_id": comment.suggestion_id,
+        "idea_id": comment.idea_id,
         "parent_id": comment.parent_id,
         "version_id": comment.version_id,
         "at_s": comment.at_s,
@@ -520,10 +524,11 @@ def comment_post(
     parent_id: Any = None,
     version_id: Any = None,
     end_s: Any = None,
+    idea_id: Any = None,
 ) -> Comment:
     """Add a remark to the project's discussion, optionally on a stem at a time in seconds,
-    or to the thread of a suggestion (``suggestion_id``), optionally as a reply to one of
-    its comments (``parent_id``)."""
+    or to the thread of a suggestion (``suggestion_id``) or an idea (``idea_id``),
+    optionally as a reply to one of its comments (``parent_id``)."""
     membership_require(user=user, project_id=project_id, role=Role.COMMENTER)
     if not isinstance(body, str) or not body.strip():
         raise Invalid("Write something before posting.", code="empty_comment")
@@ -535,13 +540,13 @@ def comment_post(
     if end_s is not None and (at_s is None or end_s <= at_s):
         raise Invalid("A time range ends after it starts.", code="invalid_time")
     version = _version_of(project_id, _id_or_none(version_id, what="version"))
-    suggestion_id = _id_or_none(suggestion_id, what="suggestion")
-    parent = _reply_target(project_id, suggestion_id, _id_or_none(parent_id, what="parent"))
-    if (
-        suggestion_id is not None
-        and not Suggestion.objects.filter(pk=suggestion_id, project_id=project_id).exists()
-    ):
-        raise NotFound("No such suggestion in this project.", code="no_such_suggestion")
+    suggestion_id = _thread_of(Suggestion, project_id, suggestion_id, what="suggestion")
+    idea_id = _thread_of(Idea, project_id, idea_id, what="idea")
+    if suggestion_id is not None and idea_id is not None:
+        raise Invalid("A comment is about a suggestion or an idea, not both.", code="two_threads")
+    parent = _reply_target(
+        project_id, suggestion_id, idea_id, _id_or_none(parent_id, what="parent")
+    )
     with transaction.atomic():
         project = Project.objects.get(pk=project_id)
         comment = Comment.objects.create(
@@ -552,6 +557,7 @@ def comment_post(
             end_s=end_s,
             version=version,
             suggestion_id=suggestion_id,
+            idea_id=idea_id,
             parent=parent,
             body=body.strip(),
         )
@@ -581,12 +587,22 @@ def _version_of(project_id: int, version_id: int | None) -> MixVersion | None:
     return version
 
 
-def _reply_target(project_id: int, suggestion_id: int | None, parent_id: int | None) -> Any:
+def _thread_of(model: Any, project_id: int, value: Any, *, what: str) -> int | None:
+    """The id of the suggestion or idea a comment is about, if it is in the project."""
+    found = _id_or_none(value, what=what)
+    if found is not None and not model.objects.filter(pk=found, project_id=project_id).exists():
+        raise NotFound(f"No such {what} in this project.", code=f"no_such_{what}")
+    return found
+
+
+def _reply_target(
+    project_id: int, suggestion_id: int | None, idea_id: int | None, parent_id: int | None
+) -> Any:
     """The comment a reply answers: it must be in the same thread."""
     if parent_id is None:
         return None
     parent = Comment.objects.filter(
-        pk=parent_id, project_id=project_id, suggestion_id=suggestion_id
+        pk=parent_id, project_id=project_id, suggestion_id=suggestion_id, idea_id=idea_id
     ).first()
     if parent is None:
         raise NotFound("No such comment in this thread to reply to.", code="no_such_comment")
@@ -814,13 +830,14 @@ def analysis_fail(*, analysis: Analysis, error: str) -> None:
 def analysis_recover() -> int:
     """Put analyses (and suggestion runs and previews) left running by a process that
     stopped back in the queue."""
+    from .ideas import idea_recover
     from .suggestions import suggest_recover
     from .versions import version_recover
 
     analyses = Analysis.objects.filter(status=JobStatus.RUNNING).update(
         status=JobStatus.QUEUED, progress=0.0
     )
-    return analyses + suggest_recover() + version_recover()
+    return analyses + suggest_recover() + version_recover() + idea_recover()
 
 
 def analysis_retry(*, user: AbstractBaseUser, project_id: int, analysis_id: int) -> Analysis:

@@ -1,4 +1,5 @@
-"""Background work: analyse a stem or the mix, suggest moves, render a preview.
+"""Background work: analyse a stem or the mix, suggest moves, render a preview or a
+version, write an arrangement idea.
 
 A door like the views: it fetches the input, runs the engine and hands the result
 (or the reason it failed) to a service. Failures are data: a stem that cannot be
@@ -21,6 +22,7 @@ from django.core.files.storage import default_storage
 from django.utils.text import slugify
 
 from studio.processing.analysis import run_in_worker
+from studio.processing.audition import audition_idea, context_from_reports
 from studio.processing.errors import AudioError
 from studio.processing.mixing import MixSettings
 from studio.processing.preview import render_preview
@@ -28,8 +30,8 @@ from studio.processing.render import FORMATS, render_mix
 from studio.processing.suggest import PREVIEW_S, apply_move
 from studio.processing.suggest import run_suggestions as run_suggestions_in_worker
 
-from . import services, suggestions, versions
-from .models import MIX_TARGET, Analysis, JobStatus, MixVersion, Stem, Suggestion
+from . import ideas, services, suggestions, versions
+from .models import MIX_TARGET, Analysis, Idea, JobStatus, MixVersion, Stem, Suggestion
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY_S = 0.5
@@ -282,3 +284,58 @@ def _render(version: MixVersion, engine: Any) -> tuple[dict[str, str], dict[str,
             with open(path, "rb") as handle:
                 files[fmt] = default_storage.save(f"{base}.{FORMATS[fmt][2]}", File(handle))
     return files, result
+
+
+def run_idea(idea: Idea, *, engine: Any = None) -> None:
+    """Write an idea from the song's analysis, render it over the song, store both files."""
+    try:
+        content, files = _make_idea(idea, engine)
+    except Exception as error:
+        log.exception("idea %s failed", idea.pk)
+        ideas.idea_fail(idea=idea, error=_idea_error(error))
+        return
+    if not ideas.idea_finish(idea=idea, content=content, files=files):
+        services.delete_files([files["with_song"], files["alone"]])
+
+
+def _idea_error(error: Exception) -> str:
+    if isinstance(error, (AudioError, LookupError, ValueError)):
+        return f"The engine could not write this idea: {error}."
+    return f"The engine could not write this idea ({type(error).__name__}: {error})."
+
+
+def _make_idea(idea: Idea, engine: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    mix_analysis = ideas.mix_analysis_done(idea.project_id)
+    mix = MixSettings.from_dict(idea.project.mix_settings)
+    rows = list(
+        Analysis.objects.filter(project_id=idea.project_id, stem__isnull=False)
+        .select_related("stem")
+        .order_by("stem__position", "pk")
+    )
+    stems = [r.stem for r in rows if not mix.stem(str(r.stem_id)).mute]
+    if not stems:
+        raise LookupError("the project has no stems to play the idea against")
+    reports = [(r.stem.name, r.report if r.status == JobStatus.DONE else None) for r in rows]
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        kwargs = {
+            "paths": [str(stack.enter_context(local_file(s.file.name))) for s in stems],
+            "settings": [mix.stem(str(s.pk)).to_dict() for s in stems],
+            "bus": mix.bus.to_dict(),
+            "stem_names": [s.name for s in stems],
+            "kind": idea.kind,
+            "context": context_from_reports(mix_analysis.report, reports).to_dict(),
+            "section": idea.section,
+            "seed": idea.seed,
+            "options": idea.options,
+            "out_with_song": str(tmp / "with_song.flac"),
+            "out_alone": str(tmp / "alone.flac"),
+        }
+        content = _engine_call(engine, audition_idea, None, None, kwargs)
+        files: dict[str, Any] = {"info": content["audition"]}
+        for which in ("with_song", "alone"):
+            with open(tmp / f"{which}.flac", "rb") as handle:
+                files[which] = default_storage.save(
+                    f"ideas/{idea.project_id}/{idea.pk}-{idea.seed}-{which}.flac", File(handle)
+                )
+    return content, files

@@ -56,6 +56,27 @@ urlpatterns = [
         views.analysis_retry,
         name="analysis_retry",
     ),
+    path("projects/<int:project_id>/ideas/", views.idea_request, name="idea_request"),
+    path(
+        "projects/<int:project_id>/ideas/<int:idea_id>/regenerate/",
+        views.idea_regenerate,
+        name="idea_regenerate",
+    ),
+    path(
+        "projects/<int:project_id>/ideas/<int:idea_id>/decide/",
+        views.idea_decide,
+        name="idea_decide",
+    ),
+    path(
+        "projects/<int:project_id>/ideas/<int:idea_id>/audio/<str:which>/",
+        views.idea_audio,
+        name="idea_audio",
+    ),
+    path(
+        "projects/<int:project_id>/ideas/<int:idea_id>/midi/",
+        views.idea_midi,
+        name="idea_midi",
+    ),
     path(
         "projects/<int:project_id>/suggestions/<int:suggestion_id>/decide/",
         views.suggestion_decide,

@@ -21,12 +21,12 @@ from django.http import (
 )
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from studio.processing.render import FORMATS
 
-from . import events, selectors, services, sharing, suggestions, versions
+from . import events, ideas, selectors, services, sharing, suggestions, versions
 from .errors import Forbidden, Invalid, NotFound, ServiceError
 from .forms import SignupForm
 from .media import audio_response
@@ -148,6 +148,11 @@ def project_room(request: HttpRequest, project_id: int) -> HttpResponse:
             for s in selectors.suggestion_feed(project_id=project_id)
         ],
         "mix": suggestions.mix_payload(project),
+        "ideas": [
+            ideas.idea_thread_payload(i) for i in selectors.project_ideas(project_id=project_id)
+        ],
+        "idea_kinds": ideas.kinds_payload(),
+        "originality": ideas.ORIGINALITY,
         "versions": [
             versions.version_payload(v) for v in selectors.project_versions(project_id=project_id)
         ],
@@ -670,3 +675,75 @@ def analysis_retry(request: HttpRequest, project_id: int, analysis_id: int) -> H
     if wants_json(request):
         return JsonResponse({"analysis": services.analysis_payload(analysis)})
     return back(request, reverse("project_room", args=[project_id]))
+
+
+# --- Arrangement ideas -----------------------------------------------------------------
+
+
+@login_required
+@require_POST
+@door
+def idea_request(request: HttpRequest, project_id: int) -> HttpResponse:
+    body = json_body(request)
+    idea = ideas.idea_request(
+        user=request.user,
+        project_id=project_id,
+        kind=body.get("kind"),
+        section=body.get("section"),
+        options=body.get("options"),
+        seed=body.get("seed"),
+    )
+    return JsonResponse({"idea": ideas.idea_payload(idea)}, status=201)
+
+
+@login_required
+@require_POST
+@door
+def idea_regenerate(request: HttpRequest, project_id: int, idea_id: int) -> HttpResponse:
+    body = json_body(request)
+    idea = ideas.idea_regenerate(
+        user=request.user, project_id=project_id, idea_id=idea_id, seed=body.get("seed")
+    )
+    return JsonResponse({"idea": ideas.idea_payload(idea)}, status=201)
+
+
+@login_required
+@require_POST
+@door
+def idea_decide(request: HttpRequest, project_id: int, idea_id: int) -> HttpResponse:
+    body = json_body(request)
+    idea = ideas.idea_decide(
+        user=request.user, project_id=project_id, idea_id=idea_id, decision=body.get("decision")
+    )
+    return JsonResponse({"idea": ideas.idea_payload(idea)})
+
+
+@login_required
+@require_GET
+@door
+def idea_audio(request: HttpRequest, project_id: int, idea_id: int, which: str) -> HttpResponse:
+    """The idea over the song (``with_song``) or alone (``alone``), for members only."""
+    idea = ideas.idea_get(user=request.user, project_id=project_id, idea_id=idea_id)
+    return idea_audio_response(request, idea, which)
+
+
+def idea_audio_response(request: HttpRequest, idea: Any, which: str) -> HttpResponse:
+    if which not in ("with_song", "alone") or not idea.files.get(which):
+        raise NotFound("This idea has no such audio yet.", code="no_idea_audio")
+    return audio_response(request, idea.files[which], content_type="audio/flac")
+
+
+@login_required
+@require_GET
+@door
+def idea_midi(request: HttpRequest, project_id: int, idea_id: int) -> HttpResponse:
+    idea = ideas.idea_get(user=request.user, project_id=project_id, idea_id=idea_id)
+    return idea_midi_response(idea)
+
+
+def idea_midi_response(idea: Any) -> HttpResponse:
+    """The idea as a Standard MIDI File at the song's tempo, named for the DAW it opens in."""
+    data, filename = ideas.idea_midi(idea)
+    response = HttpResponse(data, content_type="audio/midi")
+    response["Content-Disposition"] = content_disposition_header(True, filename)
+    return response

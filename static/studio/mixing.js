@@ -14,7 +14,7 @@
     const { state, el, post, flash, request, can, projectId, formatTime, $ } = room;
     state.suggestions = state.suggestions || [];
     const previewAudio = new Map(); // suggestion id -> {before, after, showing}
-    const openThreads = new Set();
+    const threads = window.StudioThreads(room, { field: "suggestion_id", prompt: "What do you think of this move?" });
     const amounts = new Map(); // suggestion id -> the amount someone set on the slider
 
     const url = (id, action) => `/projects/${projectId}/suggestions/${id}/${action}/`;
@@ -58,7 +58,7 @@
       card.append(head, el("h3", {}, s.title), measureLine(s.measure), el("p", { class: "reason" }, s.reason),
         el("ul", { class: "move" }, ...s.move.map((op) => el("li", {}, moveWords(op)))));
       if (s.status === "proposed") card.append(controls(s));
-      card.append(thread(s));
+      card.append(threads.thread(s));
       return card;
     }
 
@@ -163,65 +163,6 @@
         el("span", { class: "muted" }, "Both versions play at the same loudness, so you judge the change, not the volume."));
     }
 
-    // --- The thread ---------------------------------------------------------------------
-
-    function thread(s) {
-      const comments = s.comments || [];
-      const box = el("details", { class: "thread", open: openThreads.has(s.id) || undefined });
-      const summary = el("summary", {}, comments.length ? `Discussion (${comments.length})` : "Discuss");
-      // Noted on click, not on the later toggle event: a re-render in between keeps it open.
-      summary.addEventListener("click", () => { if (box.open) openThreads.delete(s.id); else openThreads.add(s.id); });
-      box.append(summary);
-      const byParent = new Map();
-      for (const c of comments) {
-        const key = c.parent_id || 0;
-        if (!byParent.has(key)) byParent.set(key, []);
-        byParent.get(key).push(c);
-      }
-      const render = (parent) => el("ol", { class: "thread-list" }, ...(byParent.get(parent) || []).map((c) =>
-        el("li", { "data-comment": c.id },
-          el("p", { class: "meta" }, el("strong", {}, c.author || "someone"), " · ", el("time", { datetime: c.created_at }, formatTime(c.created_at))),
-          el("p", { class: "body" }, c.body),
-          can("commenter") ? replySlot(s, c) : null,
-          byParent.has(c.id) ? render(c.id) : null)));
-      box.append(render(0));
-      if (can("commenter")) box.append(commentForm(s, null));
-      return box;
-    }
-
-    // Drafts survive re-renders (a new comment or a decision arriving while someone types).
-    const drafts = new Map(); // "suggestion:parent" -> text
-    const replying = new Set(); // "suggestion:parent" with an open reply form
-
-    function commentForm(s, parent) {
-      const key = `${s.id}:${parent ? parent.id : 0}`;
-      const text = el("textarea", { rows: 2, maxlength: 4000, required: true, "data-draft": key, "aria-label": parent ? `Reply to ${parent.author}` : `Comment on “${s.title}”`, placeholder: parent ? "Your reply…" : "What do you think of this move?" });
-      text.value = drafts.get(key) || "";
-      text.addEventListener("input", () => drafts.set(key, text.value));
-      const error = el("p", { class: "error", role: "alert", hidden: true });
-      return el("form", { class: "comment-form", onsubmit: async (event) => {
-        event.preventDefault();
-        error.hidden = true;
-        try {
-          await request({ type: "comment.post", body: text.value, suggestion_id: s.id, parent_id: parent ? parent.id : null });
-          drafts.delete(key);
-          replying.delete(key);
-          text.value = "";
-        } catch (e) { error.textContent = e.message; error.hidden = false; }
-      } }, text, el("button", { type: "submit", class: "small primary" }, parent ? "Reply" : "Post"), error);
-    }
-
-    function replySlot(s, parent) {
-      const key = `${s.id}:${parent.id}`;
-      if (replying.has(key)) return commentForm(s, parent);
-      return el("button", { type: "button", class: "small link", onclick: (e) => {
-        replying.add(key);
-        const form = commentForm(s, parent);
-        e.target.replaceWith(form);
-        form.querySelector("textarea").focus();
-      } }, "Reply");
-    }
-
     // --- The list -----------------------------------------------------------------------
 
     const listOf = (s) => (s.status === "proposed" ? "suggestions-open" : s.status === "superseded" ? "suggestions-superseded" : "suggestions-decided");
@@ -264,15 +205,7 @@
       renderCounts();
     }
 
-    function keepFocus(change) {
-      const active = document.activeElement;
-      const key = active && active.dataset ? active.dataset.draft : null;
-      const [start, end] = key ? [active.selectionStart, active.selectionEnd] : [0, 0];
-      change();
-      if (!key) return;
-      const again = document.querySelector(`textarea[data-draft="${key}"]`);
-      if (again && again !== active) { again.focus(); again.setSelectionRange(start, end); }
-    }
+    const keepFocus = window.StudioThreads.keepFocus;
 
     function suggestionChanged(p) {
       const old = state.suggestions.find((s) => s.id === p.suggestion.id);
@@ -283,11 +216,8 @@
     }
 
     function commentOnSuggestion(comment) {
-      const s = state.suggestions.find((x) => x.id === comment.suggestion_id);
-      if (!s) return;
-      s.comments = (s.comments || []).filter((c) => c.id !== comment.id).concat([comment]);
-      openThreads.add(s.id);
-      renderOne(s);
+      const s = threads.add(state.suggestions, comment);
+      if (s) renderOne(s);
     }
 
     // --- Mix settings -------------------------------------------------------------------

@@ -209,6 +209,7 @@
     if (!removed) state.analyses.push(analysis);
     renderStems();
     renderMix();
+    if (analysis.target === "mix") arranging.analysesChanged();
     if (shownAnalysis === analysis.id && (removed || analysis.status !== "done")) { $("analysis-panel").hidden = true; shownAnalysis = null; }
     else if (shownAnalysis === analysis.id) showAnalysis(analysis.id);
   }
@@ -482,6 +483,7 @@
     },
     "comment.created": (p) => {
       if (p.comment.suggestion_id) { mixing.commentOnSuggestion(p.comment); return; }
+      if (p.comment.idea_id) { arranging.commentOnIdea(p.comment); return; }
       upsert(state.comments, p.comment);
       renderComments();
     },
@@ -613,6 +615,10 @@
   // Share links and client feedback live in shares.js; a new version changes what can be shared.
   const shares = window.StudioShares({ state, el, post, flash, can, projectId, formatTime, $ });
   Object.assign(handlers, shares.handlers);
+  // Arrangement ideas and the song's form live in ideas.js.
+  const arranging = window.StudioIdeas({ state, el, post, flash, request, can, projectId, formatTime, $ });
+  Object.assign(handlers, arranging.handlers);
+  Object.assign(notices, arranging.notices);
   for (const type of Object.keys(versions.handlers)) {
     const handler = handlers[type];
     handlers[type] = (payload) => { handler(payload); shares.versionsChanged(); };

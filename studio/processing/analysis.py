@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import decode
+from .chords import ChordAnalyzer, ChordReport
 from .frontend import SpectralFrames, SpectralFrontEnd
 from .hygiene import HygieneAnalyzer, HygieneReport
 from .loudness import LoudnessMeter, LoudnessReport
@@ -30,9 +31,10 @@ from .role import RoleGuess, SpectralShape, guess_role, role_features
 from .runtime import tune_allocator
 from .spectrum import SpectrumAnalyzer, SpectrumReport
 from .stereo import StereoAnalyzer, StereoReport
+from .structure import StructureAnalyzer, StructureReport
 from .tonality import TonalityAnalyzer, TonalityReport
 
-ENGINE_VERSION = "1"
+ENGINE_VERSION = "2"
 
 # Any process that runs the engine streams large blocks: keep their memory for reuse.
 tune_allocator()
@@ -61,9 +63,15 @@ class AnalysisReport:
     hygiene: HygieneReport
     role: RoleGuess | None
     peaks: WaveformPeaks
+    # The song's form, for a mix (or a whole song): sections and chords on the beat grid.
+    structure: StructureReport | None = None
+    chords: ChordReport | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        song = {}
+        if self.structure is not None and self.chords is not None:
+            song = {"structure": self.structure.to_dict(), "chords": self.chords.to_dict()}
+        return song | {
             "engine_version": ENGINE_VERSION,
             "name": self.name,
             "duration_s": round(self.duration_s, 4),
@@ -129,8 +137,11 @@ def _finite(value: float | None) -> float | None:
 class _Pipeline:
     """Every analyzer of one signal, fed from one pass over its blocks."""
 
-    def __init__(self, *, sample_rate: int, channels: int) -> None:
+    def __init__(self, *, sample_rate: int, channels: int, song: bool = False) -> None:
         self.sample_rate, self.channels = sample_rate, channels
+        # A song's form (sections, chords) is read from the mix, not from each stem.
+        self.structure = StructureAnalyzer() if song else None
+        self.chords = ChordAnalyzer() if song else None
         self.loudness = LoudnessMeter(sample_rate=sample_rate, channels=channels)
         # The stereo analyzer shares the loudness meter: it is fed the same blocks.
         self.stereo = StereoAnalyzer(
@@ -155,6 +166,9 @@ class _Pipeline:
         self.tonality.push(frames)
         self.spectrum.push(frames)
         self.shape.push(frames)
+        if self.structure is not None and self.chords is not None:
+            self.structure.push(frames)
+            self.chords.push(frames)
 
     def push(self, block: np.ndarray) -> None:
         self.loudness.push(block)
@@ -186,7 +200,20 @@ class _Pipeline:
             hygiene=hygiene,
             role=role,
             peaks=self.peaks.result(),
+            **self._song(rhythm, tonality),
         )
+
+    def _song(self, rhythm: RhythmReport, tonality: TonalityReport) -> dict[str, Any]:
+        """Structure and chords on the beat grid, when this pipeline reads a song's form."""
+        if self.structure is None or self.chords is None:
+            return {}
+        beats, downbeats = rhythm.beats_s, rhythm.downbeats_s
+        return {
+            "structure": self.structure.result(beats_s=beats, downbeats_s=downbeats),
+            "chords": self.chords.result(
+                beats_s=beats, downbeats_s=downbeats, tonic=tonality.tonic, mode=tonality.mode
+            ),
+        }
 
 
 def _run(
@@ -200,7 +227,7 @@ def _run(
     progress: Progress | None,
     is_mix: bool = False,
 ) -> AnalysisReport:
-    pipeline = _Pipeline(sample_rate=sample_rate, channels=channels)
+    pipeline = _Pipeline(sample_rate=sample_rate, channels=channels, song=is_mix)
     reported = 0.0
     for block in blocks:
         pipeline.push(block)
@@ -270,9 +297,15 @@ def analyze_mix(
 
 
 def analyze_signal(
-    signal: np.ndarray, *, sample_rate: int, name: str = "signal", file_name: str | None = None
+    signal: np.ndarray,
+    *,
+    sample_rate: int,
+    name: str = "signal",
+    file_name: str | None = None,
+    song: bool = False,
 ) -> AnalysisReport:
-    """Analyse an in-memory float32 signal shaped (channels, n) or (n,)."""
+    """Analyse an in-memory float32 signal shaped (channels, n) or (n,); with ``song``, also
+    its structure and chords, as for a mix."""
     block = np.atleast_2d(np.asarray(signal, dtype=np.float32))
     return _run(
         [block],
@@ -282,6 +315,7 @@ def analyze_signal(
         name=name,
         file_name=file_name,
         progress=None,
+        is_mix=song,
     )
 
 

@@ -57,8 +57,19 @@ CHORD_INTERVALS = {
     "minor": (0, 3, 7),
     "dominant7": (0, 4, 7, 10),
     "sus4": (0, 5, 7),
+    "major7": (0, 4, 7, 11),
+    "minor7": (0, 3, 7, 10),
+    "sus2": (0, 2, 7),
 }
-CHORD_SUFFIXES = {"major": "", "minor": "m", "dominant7": "7", "sus4": "sus4"}
+CHORD_SUFFIXES = {
+    "major": "",
+    "minor": "m",
+    "dominant7": "7",
+    "sus4": "sus4",
+    "major7": "maj7",
+    "minor7": "m7",
+    "sus2": "sus2",
+}
 NUMERALS = {
     "major": {
         "I": (0, "major"),
@@ -183,7 +194,8 @@ class Chord:
     root : int
         Root pitch class, 0 (C) to 11 (B).
     quality : str
-        One of ``"major"``, ``"minor"``, ``"dominant7"``, ``"sus4"``.
+        One of ``"major"``, ``"minor"``, ``"dominant7"``, ``"sus4"`` (the qualities
+        :func:`compose_song` writes), or ``"major7"``, ``"minor7"``, ``"sus2"``.
     numeral : str
         Roman numeral relative to the song's key, e.g. ``"VI"`` or ``"V7"``.
     """
@@ -343,6 +355,19 @@ def scale_pitch_classes(*, tonic: int, mode: str) -> tuple[int, ...]:
 def midi_to_hz(midi: float) -> float:
     """Equal-tempered frequency in Hz of a MIDI note (A4 = 69 = 440 Hz)."""
     return 440.0 * 2.0 ** ((midi - 69.0) / 12.0)
+
+
+def chord_of(*, root: int, quality: str) -> Chord:
+    """The chord of a root pitch class and a quality (a key of ``CHORD_INTERVALS``).
+
+    ``chord_of(root=6, quality="minor7")`` is ``F#m7``.
+    """
+    _check_key(tonic=root, mode="major")
+    if quality not in CHORD_INTERVALS:
+        raise ValueError(f"quality: expected one of {sorted(CHORD_INTERVALS)}, found {quality!r}")
+    return Chord(
+        symbol=PITCH_CLASS_NAMES[root] + CHORD_SUFFIXES[quality], root=root, quality=quality
+    )
 
 
 def make_chord(*, tonic: int, mode: str, numeral: str) -> Chord:
@@ -774,6 +799,101 @@ def chord_progression_audio(
     return _normalise(keys, "keys").astype(np.float32)
 
 
+def render_chord_sequence(
+    chords: Sequence[Chord],
+    *,
+    tempo_bpm: float = 96.0,
+    beats_per_chord: int = 4,
+    sample_rate: int = 44100,
+    stereo: bool = False,
+    drums: bool = False,
+    seed: int = 0,
+) -> np.ndarray:
+    """Keys and bass (and drums, if asked) playing a given chord sequence in 4/4.
+
+    Chord ``k`` sounds from beat ``k * beats_per_chord`` to beat ``(k + 1) * beats_per_chord``,
+    that is from ``k * beats_per_chord * 60 / tempo_bpm`` seconds: the chords given are the
+    answer key. The keys strike close-voiced chords (smooth voice leading, as in
+    :func:`compose_song`) at the start of each chord and again every two beats; the bass plays
+    the root on the same beats. Drums are the verse pattern of :func:`compose_song` (kick on 1
+    and 3, snare on 2 and 4, eighth hats), without fills.
+
+    Parameters
+    ----------
+    chords : sequence of Chord
+        At least one chord, e.g. from :func:`chord_of`.
+    tempo_bpm : float
+        Tempo in beats per minute.
+    beats_per_chord : int
+        Length of every chord in beats (1 or more).
+    sample_rate : int
+        Output sample rate in Hz.
+    stereo : bool
+        Two channels (keys detuned apart, hats panned) if true, else one.
+    drums : bool
+        Add the drum part.
+    seed : int
+        Seeds the drum noise.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, shape ``(1 or 2, n_samples)`` with a 1 s tail after the last chord; each
+        part at its ``STEM_RMS_DBFS`` level, the sum's peak at most ``PEAK_CEILING_DBFS``.
+    """
+    _check_tempo(tempo_bpm)
+    _check_sample_rate(sample_rate)
+    if not chords:
+        raise ValueError("chords: expected at least one chord, found none")
+    if not (isinstance(beats_per_chord, numbers.Integral) and beats_per_chord >= 1):
+        raise ValueError(f"beats_per_chord: expected an int >= 1, found {beats_per_chord!r}")
+    n_beats = len(chords) * beats_per_chord
+    seconds_per_beat = 60.0 / tempo_bpm
+    canvas = _Canvas(
+        sample_rate=sample_rate,
+        n_channels=2 if stereo else 1,
+        n_samples=round((n_beats * seconds_per_beat + TAIL_S) * sample_rate),
+        seconds_per_beat=seconds_per_beat,
+    )
+    keys, bass = _sequence_notes(chords, beats_per_chord=beats_per_chord)
+    stems = {
+        "bass": _normalise(_render_pitched(bass, canvas=canvas, voice=_bass_voice), "bass"),
+        "keys": _normalise(_render_keys(keys, canvas=canvas), "keys"),
+    }
+    if drums:
+        bars = -(-n_beats // BEATS_PER_BAR)
+        drum_notes = [
+            Note(bar * BEATS_PER_BAR + beat, 0.25, midi, velocity)
+            for bar in range(bars)
+            for beat, midi, velocity in _drum_bar(label="verse", fill=None)
+            if bar * BEATS_PER_BAR + beat < n_beats
+        ]
+        hits = _render_drums(drum_notes, canvas=canvas, rng=np.random.default_rng(seed))
+        stems["drums"] = _normalise(sum(hits.values()), "drums")
+    out = sum(stems.values())
+    return (out * _ceiling_gain(out)).astype(np.float32)
+
+
+def _sequence_notes(
+    chords: Sequence[Chord], *, beats_per_chord: int
+) -> tuple[list[Note], list[Note]]:
+    """Keys and bass notes of a chord sequence, struck every two beats of each chord."""
+    keys: list[Note] = []
+    bass: list[Note] = []
+    previous: list[int] | None = None
+    for index, chord in enumerate(chords):
+        voicing = _voice_chord(chord=chord, previous=previous)
+        previous = voicing
+        start = index * beats_per_chord
+        for offset in range(0, beats_per_chord, 2):
+            length = min(2, beats_per_chord - offset)
+            velocity = 0.7 if offset == 0 else 0.6
+            keys += [Note(start + offset, length, midi, velocity) for midi in voicing]
+            root = BASS_LOWEST + (chord.root - BASS_LOWEST) % 12
+            bass.append(Note(start + offset, length - 0.1, root, 0.9 if offset == 0 else 0.8))
+    return keys, bass
+
+
 def _render_keys(notes: Sequence[Note], *, canvas: _Canvas) -> np.ndarray:
     """Electric-piano chords, widened in stereo by detuning the channels apart."""
     return _render_pitched(notes, canvas=canvas, voice=_keys_voice, detune_cents=KEYS_DETUNE_CENTS)
@@ -1051,3 +1171,97 @@ def _check_notes_fit(part: str, notes: Sequence[Note], *, n_beats: int) -> None:
     for note in notes:
         if note.start_beat >= n_beats:
             raise ValueError(f"{part}: expected notes starting before beat {n_beats}, found {note}")
+
+
+# --------------------------------------------------------------------------- arrangements
+# Songs with a chosen layout, for structure analysis: the phrase labels are given, and two
+# more kinds of phrase exist. Nothing above depends on this block.
+
+ARRANGEMENT_PROGRESSIONS = {
+    "minor": {
+        **PROGRESSIONS["minor"],
+        "bridge": ("iv", "VI", "VII", "V"),
+        "breakdown": ("i", "VII", "VI", "VII"),
+    },
+    "major": {
+        **PROGRESSIONS["major"],
+        "bridge": ("ii", "iii", "IV", "V"),
+        "breakdown": ("vi", "V", "IV", "V"),
+    },
+}
+# The arrangement tables (drums, keys rhythms) a new label borrows.
+ARRANGEMENT_STYLES = {"bridge": "verse", "breakdown": "intro"}
+# Labels whose phrases have no drums and no lead (the bass and keys play on).
+SPARSE_LABELS = frozenset({"breakdown"})
+
+
+def compose_arrangement(
+    labels: Sequence[str],
+    *,
+    tonic: int = 9,
+    mode: str = "minor",
+    tempo_bpm: float = 96.0,
+    seed: int = 0,
+) -> Song:
+    """Write a song from an explicit list of 4-bar phrase labels.
+
+    Parameters
+    ----------
+    labels : sequence of str
+        One label per 4-bar phrase, from ``ARRANGEMENT_PROGRESSIONS[mode]``: intro, verse,
+        chorus, outro, bridge (its own progression, arranged like a verse) and breakdown (its
+        own progression, keys in whole notes and bass only: no drums, no lead). Consecutive
+        equal labels merge into one section, whose phrases are identical but for the drum
+        fill in the section's last bar.
+    tonic, mode, tempo_bpm, seed
+        As for :func:`compose_song`.
+
+    Returns
+    -------
+    Song
+        ``compose_arrangement(labels)`` with the labels :func:`compose_song` would choose
+        gives the same song as :func:`compose_song` with the same arguments.
+    """
+    _check_key(tonic=tonic, mode=mode)
+    _check_tempo(tempo_bpm)
+    progressions = ARRANGEMENT_PROGRESSIONS[mode]
+    if not labels or any(label not in progressions for label in labels):
+        raise ValueError(
+            f"labels: expected one or more of {sorted(progressions)}, found {labels!r}"
+        )
+    rng = np.random.default_rng(seed)
+    sections = _merge_sections(labels)
+    chords = tuple(
+        make_chord(tonic=tonic, mode=mode, numeral=numeral)
+        for label in labels
+        for numeral in progressions[label]
+    )
+    styles = [ARRANGEMENT_STYLES.get(label, label) for label in labels for _ in range(PHRASE_BARS)]
+    sparse = {bar for bar, label in enumerate(_bar_labels(labels)) if label in SPARSE_LABELS}
+    fill_bars = {s.end_bar - 1 for s in sections[:-1]}
+    drums = _compose_drums(bar_labels=styles, fill_bars=fill_bars, rng=rng)
+    lead_labels = ["intro" if label in SPARSE_LABELS else label for label in labels]
+    return Song(
+        tempo_bpm=float(tempo_bpm),
+        tonic=int(tonic),
+        mode=mode,
+        beats_per_bar=BEATS_PER_BAR,
+        sections=sections,
+        chords=chords,
+        drums=tuple(n for n in drums if int(n.start_beat // BEATS_PER_BAR) not in sparse),
+        bass=_compose_bass(drums=drums, chords=chords),
+        keys=_compose_keys(bar_labels=styles, chords=chords),
+        lead=_compose_lead(labels=lead_labels, chords=chords, tonic=tonic, mode=mode, rng=rng),
+        seed=seed,
+    )
+
+
+def song_phrase_labels(n_bars: int) -> list[str]:
+    """The phrase labels :func:`compose_song` chooses for a song of ``n_bars`` bars."""
+    if n_bars < PHRASE_BARS or n_bars % PHRASE_BARS:
+        raise ValueError(f"n_bars: expected a positive multiple of {PHRASE_BARS}, found {n_bars}")
+    return _phrase_labels(n_bars // PHRASE_BARS)
+
+
+def _bar_labels(labels: Sequence[str]) -> list[str]:
+    return [label for label in labels for _ in range(PHRASE_BARS)]

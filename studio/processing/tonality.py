@@ -329,12 +329,15 @@ def analyze_tonality(signal: np.ndarray, *, sample_rate: int) -> TonalityReport:
 # --------------------------------------------------------------------------- per frame
 
 
-def _pitch_grid(mid: np.ndarray) -> tuple[np.ndarray, np.ndarray, complex]:
+def _pitch_grid(
+    mid: np.ndarray, *, prominence: bool = True
+) -> tuple[np.ndarray, np.ndarray, complex]:
     """Peaks of each frame on the grid (steps 1 and 2).
 
     Returns the grid (n_frames, GRID_SIZE) of prominence-weighted amplitudes, the summed
     amplitude of every peak of each frame, and the sum of ``weight * exp(2 pi i midi)`` over
-    the peaks (for the tuning).
+    the peaks (for the tuning). With ``prominence=False`` the peaks keep their whole amplitude
+    (the chord analyzer's choice: in a close voicing a note's neighbours lower its prominence).
     """
     # Frames as rows: the front end's spectra are a transposed view, so this does not copy.
     spectra = np.ascontiguousarray(mid.T)
@@ -354,14 +357,21 @@ def _pitch_grid(mid: np.ndarray) -> tuple[np.ndarray, np.ndarray, complex]:
     offset = np.clip(0.5 * (left - right) / curvature, -0.5, 0.5)
     amplitude = np.exp(top - 0.25 * (left - right) * offset)
     total = np.bincount(frames, weights=amplitude, minlength=n)
-    weight = amplitude * _prominence(flat, at=at, top=top)
+    weight = amplitude * _prominence(flat, at=at, top=top) if prominence else amplitude
     keep = weight > 0
     frames, weight = frames[keep], weight[keep]
     midi = 69.0 + 12.0 * np.log2(
         (bins[keep] + _K_LOW + offset[keep]) * np.float32(ANALYSIS_SAMPLE_RATE / N_FFT / 440.0)
     )
     turn = np.float32(2.0 * np.pi) * (midi - np.round(midi))
-    tuning = complex(np.dot(weight, np.cos(turn)), np.dot(weight, np.sin(turn)))
+    if prominence:
+        tuning = complex(np.dot(weight, np.cos(turn)), np.dot(weight, np.sin(turn)))
+    else:
+        # Every peak is kept, so the vectors are long enough for BLAS to wake its threads,
+        # which costs ten times the product on a busy machine: einsum runs its own loop.
+        tuning = complex(
+            np.einsum("i,i->", weight, np.cos(turn)), np.einsum("i,i->", weight, np.sin(turn))
+        )
     position = (midi - LOW_MIDI) * GRID_STEPS
     cell = np.floor(position).astype(np.int64)
     fraction = position - cell

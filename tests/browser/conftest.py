@@ -290,7 +290,7 @@ def live_server_url(daphne_server: DaphneServer, request: pytest.FixtureRequest)
 
 def busy_jobs() -> int:
     """How many jobs of the server are queued or running."""
-    from projects.models import Analysis, MixVersion, Suggestion
+    from projects.models import Analysis, Idea, MixVersion, Suggestion
 
     active = ("queued", "running")
     return (
@@ -298,6 +298,7 @@ def busy_jobs() -> int:
         + Analysis.objects.filter(suggest_status__in=active).count()
         + MixVersion.objects.filter(status__in=active).count()
         + Suggestion.objects.filter(preview_status__in=active).count()
+        + Idea.objects.filter(status__in=active).count()
     )
 
 

@@ -1,0 +1,107 @@
+"""Arrangement ideas in two browsers: bob asks for chords for the bridge, alice hears them
+with the song, comments and keeps them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mido
+import pytest
+from playwright.sync_api import expect
+
+from projects import services
+from projects.models import Analysis, Idea, Role
+from studio.processing import decode, synth
+from tests.browser.conftest import off_the_loop, open_room
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+LABELS = ("verse", "chorus", "bridge", "chorus")  # 4 bars each
+BRIDGE = LABELS.index("bridge")
+
+
+@pytest.fixture
+def band(tmp_path: Path) -> list[Path]:
+    """A 16-bar song in E minor at 120 BPM with a bridge, as four stems."""
+    song = synth.compose_arrangement(LABELS, tonic=4, mode="minor", tempo_bpm=120.0, seed=2)
+    paths = []
+    for part, signal in synth.render_stems(song, sample_rate=44100).items():
+        paths.append(tmp_path / f"{part}.wav")
+        decode.write(paths[-1], signal, sample_rate=44100, format="WAV", subtype="PCM_16")
+    return paths
+
+
+def bridge_option(project_id: int) -> str:
+    """The section the engine found where the score's bridge is (bars 9 to 12: 16 s at
+    120 BPM), as the value of its option in the section menu."""
+    report = Analysis.objects.get(project_id=project_id, target="mix").report
+    starts = [s["start_s"] for s in report["structure"]["sections"]]
+    bridge_s = BRIDGE * 4 * 4 * 60 / 120.0
+    return str(min(range(len(starts)), key=lambda i: abs(starts[i] - bridge_s)))
+
+
+def test_bob_asks_for_bridge_chords_alice_hears_them_with_the_song_and_keeps_them(
+    log_in, night_drive, band, alice, bob, tmp_path
+):
+    off_the_loop(
+        services.member_change_role,
+        user=alice,
+        project_id=night_drive.pk,
+        member_user_id=bob.pk,
+        role=Role.COMMENTER,
+    )
+    alice_page = open_room(log_in("alice"), night_drive.pk)
+    bob_page = open_room(log_in("bob"), night_drive.pk)
+    alice_page.locator("#file-input").set_input_files(band)
+
+    # Once the mix is analysed, both see the song's form and bob can ask.
+    for page in (alice_page, bob_page):
+        expect(page.locator("#song-form")).to_be_visible(timeout=180_000)
+        expect(page.locator("#song-form-words")).to_contain_text("E minor")
+    bob_page.locator("#idea-kind").select_option("chords")
+    bob_page.locator("#idea-section").select_option(off_the_loop(bridge_option, night_drive.pk))
+    bob_page.get_by_role("button", name="Ask the engine").click()
+
+    # The idea arrives for both, labelled as the engine's, with its reasons and chords.
+    card = alice_page.locator("#ideas .idea").first
+    expect(card).to_have_attribute("data-status", "done", timeout=60_000)
+    expect(card).to_contain_text("AI-generated idea")
+    expect(card).to_contain_text("asked by bob")
+    expect(card.locator(".reason")).to_contain_text("E minor")
+    expect(card.locator(".chords-line .chord").first).to_be_visible()
+    expect(bob_page.locator("#ideas .idea").first).to_have_attribute("data-status", "done")
+
+    # alice hears it with the song: the player runs, and switches to the idea alone in place.
+    card.get_by_role("button", name="Play").click()
+    expect(card.get_by_role("button", name="Pause")).to_be_visible()
+    card.page.wait_for_function(
+        "() => { const c = document.querySelector('#ideas .idea [data-idea-clock]');"
+        " return c && c.textContent !== c.dataset.start; }",
+        timeout=10_000,
+    )
+    switch = card.locator("button.ab")
+    expect(switch).to_contain_text("with the song")
+    switch.click()
+    expect(switch).to_contain_text("the idea alone")
+    card.get_by_role("button", name="Pause").click()
+
+    # The MIDI file opens at the song's tempo.
+    with alice_page.expect_download() as download:
+        card.get_by_role("link", name="Download MIDI").click()
+    midi_path = tmp_path / "idea.mid"
+    download.value.save_as(midi_path)
+    tempos = [m.tempo for t in mido.MidiFile(midi_path).tracks for m in t if m.type == "set_tempo"]
+    assert mido.tempo2bpm(tempos[0]) == pytest.approx(120.0, rel=0.02)
+
+    # alice comments; bob sees it live. Then she keeps the idea; bob sees that too.
+    card.locator("summary").click()
+    card.get_by_role("textbox").fill("The borrowed lift into the last chorus works.")
+    card.get_by_role("button", name="Post").click()
+    bob_card = bob_page.locator("#ideas .idea").first
+    expect(bob_card.locator(".thread")).to_contain_text("borrowed lift", timeout=15_000)
+    card.get_by_role("button", name="Keep").click()
+    expect(bob_card).to_have_attribute("data-decision", "kept", timeout=15_000)
+    expect(bob_card).to_contain_text("kept by alice")
+    expect(bob_card.get_by_role("button", name="Keep")).to_have_count(0)  # bob only comments
+    idea = off_the_loop(lambda: Idea.objects.get(project=night_drive))
+    assert idea.requested_by_id == bob.pk and idea.decided_by_id == alice.pk
