@@ -157,6 +157,7 @@ def s3_storage(
             "region_name": region or None,
             "default_acl": None,
             "querystring_auth": True,
+            "signature_version": "s3v4",
             "file_overwrite": False,
         },
     }

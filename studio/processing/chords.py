@@ -79,7 +79,6 @@ from studio.processing.tonality import (
 )
 
 POOL_FRAMES = 4
-PROMINENCE = False
 BLOCK_S = POOL_FRAMES * HOP_SAMPLES / ANALYSIS_SAMPLE_RATE
 BASS_TOP_MIDI = 55  # G3: bass lines live below, chord voicings mostly above
 TREBLE_BOTTOM_MIDI = 48  # C3
@@ -281,7 +280,7 @@ class ChordAnalyzer:
         n = mid.shape[1]
         if not n:
             return
-        grid, _total, tuning = _pitch_grid(mid, prominence=PROMINENCE)
+        grid, _total, tuning = _pitch_grid(mid, prominence=False)
         if math.isfinite(tuning.real) and math.isfinite(tuning.imag):
             self._tuning += tuning
         # Frames spoilt by NaN or infinity in the signal count as silence.

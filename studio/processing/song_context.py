@@ -246,6 +246,12 @@ class Grid:
         if context.downbeats_s:
             found = [int(np.argmin(np.abs(self.beats_s - t))) for t in context.downbeats_s]
             starts = sorted(set(found))
+            # Bars before the first downbeat found (the analysis rarely reports one at 0 s)
+            # still count, so bar numbers match what people hear.
+            earlier = starts[0] - context.beats_per_bar
+            while self.time_s(earlier)[0] >= -0.25 * self.period_s:
+                starts.insert(0, earlier)
+                earlier -= context.beats_per_bar
         else:
             starts = list(range(0, self.beats_s.size, context.beats_per_bar))
         last_beat = self.beat_at(context.duration_s)

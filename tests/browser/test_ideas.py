@@ -57,7 +57,20 @@ def test_bob_asks_for_bridge_chords_alice_hears_them_with_the_song_and_keeps_the
     # Once the mix is analysed, both see the song's form and bob can ask.
     for page in (alice_page, bob_page):
         expect(page.locator("#song-form")).to_be_visible(timeout=180_000)
-        expect(page.locator("#song-form-words")).to_contain_text("E minor")
+        expect(page.locator("#song-form-words")).to_contain_text("E minor, 120 BPM")
+        expect(page.locator("#ideas-originality")).to_contain_text("not drawn from")
+    # alice's first request for the idea's audio is refused, as a signed storage URL that
+    # has expired would be: her player asks the studio's door again and plays on.
+    asked = []
+
+    def refuse_once(route):
+        asked.append(route.request.url)
+        if len(asked) == 1:
+            route.fulfill(status=403, body="Request has expired")
+        else:
+            route.continue_()
+
+    alice_page.route("**/audio/with_song/**", refuse_once)
     bob_page.locator("#idea-kind").select_option("chords")
     bob_page.locator("#idea-section").select_option(off_the_loop(bridge_option, night_drive.pk))
     bob_page.get_by_role("button", name="Ask the engine").click()
@@ -68,6 +81,7 @@ def test_bob_asks_for_bridge_chords_alice_hears_them_with_the_song_and_keeps_the
     expect(card).to_contain_text("AI-generated idea")
     expect(card).to_contain_text("asked by bob")
     expect(card.locator(".reason")).to_contain_text("E minor")
+    expect(card.locator(".reason")).to_contain_text("bars 9-12")  # the bridge, counted from 1
     expect(card.locator(".chords-line .chord").first).to_be_visible()
     expect(bob_page.locator("#ideas .idea").first).to_have_attribute("data-status", "done")
 
@@ -79,6 +93,7 @@ def test_bob_asks_for_bridge_chords_alice_hears_them_with_the_song_and_keeps_the
         " return c && c.textContent !== c.dataset.start; }",
         timeout=10_000,
     )
+    assert len(asked) >= 2
     switch = card.locator("button.ab")
     expect(switch).to_contain_text("with the song")
     switch.click()

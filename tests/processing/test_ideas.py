@@ -483,3 +483,32 @@ def test_chord_names_from_the_chord_analyser_are_accepted(context):
         [s, e, r, {"maj": "major", "min": "minor"}.get(q, q)] for s, e, r, q in data["chords"]
     ]
     assert SongContext.from_dict(data).chords == context.chords
+
+
+def test_bars_before_the_first_downbeat_found_still_count():
+    beats = tuple(0.5 * i for i in range(64))  # 120 BPM from 0 s
+    context = SongContext(
+        tonic=0,
+        mode="major",
+        tempo_bpm=120.0,
+        beats_s=beats,
+        downbeats_s=beats[8::4],
+        duration_s=32.0,
+    )
+    grid = Grid(context)
+    assert grid.bar_time_s(0) == 0.0 and grid.bar_time_s(4) == 8.0
+    assert grid.bar_at(16.0) == 8
+
+
+def test_a_bar_before_the_first_beat_found_counts_too():
+    beats = tuple(0.5 * i for i in range(1, 64))  # the beat at 0 s was missed
+    context = SongContext(
+        tonic=0,
+        mode="major",
+        tempo_bpm=120.0,
+        beats_s=beats,
+        downbeats_s=beats[3::4],
+        duration_s=32.0,
+    )
+    grid = Grid(context)
+    assert grid.bar_time_s(0) == pytest.approx(0.0) and grid.bar_at(16.0) == 8
