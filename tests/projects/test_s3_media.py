@@ -17,6 +17,7 @@ from projects import jobs, services, sharing, tasks, versions
 from projects.models import Analysis, JobStatus
 from studio.settings import s3_storage
 from tests.conftest import upload_of
+
 pytestmark = pytest.mark.django_db
 pytest_plugins = ["tests.s3fixture"]  # the session's S3 server: fixture s3_server
 
