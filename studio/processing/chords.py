@@ -59,11 +59,10 @@ import numpy as np
 from studio.processing.frontend import (
     ANALYSIS_SAMPLE_RATE,
     HOP_SAMPLES,
-    N_BINS,
     SpectralFrames,
-    SpectralFrontEnd,
 )
-from studio.processing.rhythm import RhythmAnalyzer
+from studio.processing.rhythm import read_with_beats
+from studio.processing.theory import QUALITY_INTERVALS
 from studio.processing.tonality import (
     GRID_SIZE,
     GRID_STEPS,
@@ -83,31 +82,24 @@ BLOCK_S = POOL_FRAMES * HOP_SAMPLES / ANALYSIS_SAMPLE_RATE
 BASS_TOP_MIDI = 55  # G3: bass lines live below, chord voicings mostly above
 TREBLE_BOTTOM_MIDI = 48  # C3
 
-# Intervals above the root, in semitones. Names match studio.processing.synth.
-QUALITIES = {
-    "major": (0, 4, 7),
-    "minor": (0, 3, 7),
-    "dominant7": (0, 4, 7, 10),
-    "major7": (0, 4, 7, 11),
-    "minor7": (0, 3, 7, 10),
-    "sus2": (0, 2, 7),
-    "sus4": (0, 5, 7),
-}
-SUFFIXES = {
-    "major": "",
-    "minor": "m",
-    "dominant7": "7",
-    "major7": "maj7",
-    "minor7": "m7",
-    "sus2": "sus2",
-    "sus4": "sus4",
-}
 MIR_EVAL_QUALITIES = {
     "major": "maj",
     "minor": "min",
     "dominant7": "7",
     "major7": "maj7",
     "minor7": "min7",
+    "sus2": "sus2",
+    "sus4": "sus4",
+}
+# Intervals above the root, in semitones, from the one table the idea writers use too.
+# Names match studio.processing.synth.
+QUALITIES = {name: QUALITY_INTERVALS[short] for name, short in MIR_EVAL_QUALITIES.items()}
+SUFFIXES = {
+    "major": "",
+    "minor": "m",
+    "dominant7": "7",
+    "major7": "maj7",
+    "minor7": "m7",
     "sus2": "sus2",
     "sus4": "sus4",
 }
@@ -269,14 +261,8 @@ class ChordAnalyzer:
             If the spectra are not shaped (1025, n_frames), or the run does not start where
             the previous one ended.
         """
+        frames.check_follows(self._next_frame)
         mid = frames.mid
-        if mid.ndim != 2 or mid.shape[0] != N_BINS:
-            raise ValueError(f"Expected spectra shaped ({N_BINS}, n_frames), found {mid.shape}.")
-        if frames.start_frame != self._next_frame:
-            raise ValueError(
-                f"Expected a run starting at frame {self._next_frame}, "
-                f"found one starting at {frames.start_frame}."
-            )
         n = mid.shape[1]
         if not n:
             return
@@ -472,32 +458,15 @@ def analyze_chords(
     tonic, mode : optional
         The key, as :meth:`ChordAnalyzer.result` takes it.
     """
-    if not isinstance(signal, np.ndarray):
-        raise TypeError(f"Expected a float32 numpy array, found {type(signal).__name__}.")
-    block = signal[np.newaxis] if signal.ndim == 1 else signal
-    if block.ndim != 2 or block.shape[0] not in (1, 2):
-        raise ValueError(f"Expected a signal shaped (1 or 2, n_samples), found {signal.shape}.")
     analyzer = ChordAnalyzer()
-    rhythm = RhythmAnalyzer() if beats_s is None else None
-
-    def sink(frames: SpectralFrames) -> None:
-        analyzer.push(frames)
-        if rhythm is not None:
-            rhythm.push(frames)
-
-    front = SpectralFrontEnd(sample_rate=sample_rate, channels=block.shape[0], sink=sink)
-    front.push(block.astype(np.float32, copy=False))
-    front.finish()
-    if rhythm is not None:
-        report = rhythm.result()
-        beats_s = report.beats_s
-        downbeats_s = report.downbeats_s if downbeats_s is None else downbeats_s
-    return analyzer.result(
-        beats_s=() if beats_s is None else beats_s,
-        downbeats_s=() if downbeats_s is None else downbeats_s,
-        tonic=tonic,
-        mode=mode,
+    beats_s, downbeats_s = read_with_beats(
+        signal,
+        sample_rate=sample_rate,
+        sink=analyzer.push,
+        beats_s=beats_s,
+        downbeats_s=downbeats_s,
     )
+    return analyzer.result(beats_s=beats_s, downbeats_s=downbeats_s, tonic=tonic, mode=mode)
 
 
 # --------------------------------------------------------------------------- helpers

@@ -62,6 +62,19 @@ class SpectralFrames:
     def n_frames(self) -> int:
         return self.mid.shape[1]
 
+    def check_follows(self, next_frame: int) -> None:
+        """Raise ValueError unless these are spectra shaped (N_BINS, n_frames) whose first
+        frame is ``next_frame``: every analyzer reads one front end's runs in order."""
+        if self.mid.ndim != 2 or self.mid.shape[0] != N_BINS:
+            raise ValueError(
+                f"Expected spectra shaped ({N_BINS}, n_frames), found {self.mid.shape}."
+            )
+        if self.start_frame != next_frame:
+            raise ValueError(
+                f"Expected a run starting at frame {next_frame}, found {self.start_frame}: "
+                "runs must follow each other."
+            )
+
     @cached_property
     def mid_power(self) -> np.ndarray:
         """``mid ** 2``, the power spectra, shaped (N_BINS, n_frames), float32, C-ordered.

@@ -61,6 +61,7 @@ of four" is an assumption the no-drums cases lean on.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 
 import librosa
@@ -222,17 +223,8 @@ class RhythmAnalyzer:
         ValueError
             If the run does not start where the previous one ended, or has the wrong shape.
         """
-        if frames.start_frame != self._n_frames:
-            raise ValueError(
-                f"Expected frames starting at frame {self._n_frames}, "
-                f"found a run starting at {frames.start_frame}."
-            )
+        frames.check_follows(self._n_frames)
         magnitudes = frames.mid
-        if magnitudes.ndim != 2 or magnitudes.shape[0] != len(bin_frequencies_hz()):
-            raise ValueError(
-                f"Expected spectra shaped ({len(bin_frequencies_hz())}, n_frames), "
-                f"found {magnitudes.shape}."
-            )
         if magnitudes.shape[1] == 0:
             return
         # The front end's spectra are bins-by-frames views of frames-by-bins memory: work on
@@ -309,12 +301,7 @@ def analyze_rhythm(
     -------
     RhythmReport
     """
-    if not isinstance(signal, np.ndarray):
-        raise TypeError(f"Expected a float32 numpy array, found {type(signal).__name__}.")
-    if signal.ndim == 1:
-        signal = signal[None, :]
-    if signal.ndim != 2 or signal.shape[0] not in (1, 2):
-        raise ValueError(f"Expected a signal shaped (1 or 2, n_samples), found {signal.shape}.")
+    signal = signal_block(signal)
     if block_frames < 1:
         raise ValueError(f"Expected block_frames of 1 or more, found {block_frames}.")
     analyzer = RhythmAnalyzer()
@@ -325,6 +312,45 @@ def analyze_rhythm(
         front_end.push(np.asarray(signal[:, start : start + block_frames], dtype=np.float32))
     front_end.finish()
     return analyzer.result()
+
+
+def signal_block(signal: np.ndarray) -> np.ndarray:
+    """An in-memory signal as (channels, n_samples) with 1 or 2 channels; TypeError or
+    ValueError for anything else."""
+    if not isinstance(signal, np.ndarray):
+        raise TypeError(f"Expected a float32 numpy array, found {type(signal).__name__}.")
+    block = signal[np.newaxis] if signal.ndim == 1 else signal
+    if block.ndim != 2 or block.shape[0] not in (1, 2):
+        raise ValueError(f"Expected a signal shaped (1 or 2, n_samples), found {signal.shape}.")
+    return block
+
+
+def read_with_beats(
+    signal: np.ndarray,
+    *,
+    sample_rate: int,
+    sink: Callable[[SpectralFrames], None],
+    beats_s: Sequence[float] | None = None,
+    downbeats_s: Sequence[float] | None = None,
+) -> tuple[Sequence[float], Sequence[float]]:
+    """Run an in-memory signal through the shared front end into ``sink`` and return its
+    beats and downbeats in s: those given, or, when ``beats_s`` is None, those the rhythm
+    analysis finds in the same frames (for analyses that stand on the beat grid)."""
+    block = signal_block(signal)
+    rhythm = RhythmAnalyzer() if beats_s is None else None
+
+    def both(frames: SpectralFrames) -> None:
+        sink(frames)
+        if rhythm is not None:
+            rhythm.push(frames)
+
+    front = SpectralFrontEnd(sample_rate=sample_rate, channels=block.shape[0], sink=both)
+    front.push(block.astype(np.float32, copy=False))
+    front.finish()
+    if rhythm is not None:
+        found = rhythm.result()
+        return found.beats_s, found.downbeats_s if downbeats_s is None else downbeats_s
+    return beats_s, () if downbeats_s is None else downbeats_s
 
 
 def warm_up() -> None:

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse
 
-from studio.processing.frontend import FRAME_RATE_HZ, N_BINS, SpectralFrames
+from studio.processing.frontend import FRAME_RATE_HZ, SpectralFrames
 from studio.processing.spectrum import (
     NOMINAL_CENTRES_HZ,
     SpectrumReport,
@@ -157,13 +157,8 @@ class SpectralShape:
         ValueError
             If the spectra are not shaped (N_BINS, n) or the run does not follow the last.
         """
+        frames.check_follows(self._frames)
         mid = frames.mid
-        if mid.ndim != 2 or mid.shape[0] != N_BINS:
-            raise ValueError(f"Expected spectra shaped ({N_BINS}, n_frames), found {mid.shape}.")
-        if frames.start_frame != self._frames:
-            raise ValueError(
-                f"Expected frames starting at frame {self._frames}, found {frames.start_frame}."
-            )
         n = mid.shape[1]
         if not n:
             return

@@ -297,13 +297,8 @@ class SpectrumAnalyzer:
             If the spectra are not shaped (N_BINS, n), the run does not follow the previous
             one, or mono and stereo runs are mixed.
         """
+        frames.check_follows(self._frames)
         mid = frames.mid
-        if mid.ndim != 2 or mid.shape[0] != N_BINS:
-            raise ValueError(f"Expected spectra shaped ({N_BINS}, n_frames), found {mid.shape}.")
-        if frames.start_frame != self._frames:
-            raise ValueError(
-                f"Expected frames starting at frame {self._frames}, found {frames.start_frame}."
-            )
         stereo = frames.side is not None
         if self._stereo is None:
             self._stereo = stereo

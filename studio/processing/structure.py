@@ -76,11 +76,10 @@ from studio.processing.frontend import (
     N_BINS,
     N_FFT,
     SpectralFrames,
-    SpectralFrontEnd,
     bin_frequencies_hz,
 )
 from studio.processing.loudness import LOUDNESS_OFFSET_DB, k_weighting_sos
-from studio.processing.rhythm import RhythmAnalyzer
+from studio.processing.rhythm import read_with_beats
 from studio.processing.spectrum import bin_power_scale
 
 COLUMN_FRAMES = 5
@@ -360,14 +359,8 @@ class StructureAnalyzer:
             If the spectra are not shaped (1025, n_frames), the run does not start where the
             previous one ended, or mono and stereo runs are mixed.
         """
+        frames.check_follows(self._next_frame)
         mid = frames.mid
-        if mid.ndim != 2 or mid.shape[0] != N_BINS:
-            raise ValueError(f"Expected spectra shaped ({N_BINS}, n_frames), found {mid.shape}.")
-        if frames.start_frame != self._next_frame:
-            raise ValueError(
-                f"Expected a run starting at frame {self._next_frame}, "
-                f"found one starting at {frames.start_frame}."
-            )
         stereo = frames.side is not None
         if self._stereo is None:
             self._stereo = stereo
@@ -993,11 +986,6 @@ def analyze_structure(
     ValueError
         For a signal of another shape, a bad sample rate or bad times.
     """
-    if not isinstance(signal, np.ndarray):
-        raise ValueError(f"Expected a numpy array, found {type(signal).__name__}.")
-    block = signal[np.newaxis] if signal.ndim == 1 else signal
-    if block.ndim != 2 or block.shape[0] not in (1, 2):
-        raise ValueError(f"Expected a signal shaped (1 or 2, n_samples), found {signal.shape}.")
     if (
         isinstance(sample_rate, bool)
         or not isinstance(sample_rate, int | np.integer)
@@ -1005,17 +993,11 @@ def analyze_structure(
     ):
         raise ValueError(f"sample_rate: expected a positive int in Hz, found {sample_rate!r}")
     structure = StructureAnalyzer()
-    rhythm = RhythmAnalyzer() if beats_s is None else None
-
-    def sink(frames: SpectralFrames) -> None:
-        structure.push(frames)
-        if rhythm is not None:
-            rhythm.push(frames)
-
-    front = SpectralFrontEnd(sample_rate=int(sample_rate), channels=block.shape[0], sink=sink)
-    front.push(block.astype(np.float32, copy=False))
-    front.finish()
-    if rhythm is not None:
-        report = rhythm.result()
-        beats_s, downbeats_s = report.beats_s, report.downbeats_s
-    return structure.result(beats_s=beats_s, downbeats_s=() if downbeats_s is None else downbeats_s)
+    beats_s, downbeats_s = read_with_beats(
+        signal,
+        sample_rate=int(sample_rate),
+        sink=structure.push,
+        beats_s=beats_s,
+        downbeats_s=None if beats_s is None else downbeats_s,
+    )
+    return structure.result(beats_s=beats_s, downbeats_s=downbeats_s)

@@ -216,14 +216,8 @@ class TonalityAnalyzer:
             If the spectra are not shaped (1025, n_frames), or the run does not start where
             the previous one ended.
         """
+        frames.check_follows(self._next_frame)
         mid = frames.mid
-        if mid.ndim != 2 or mid.shape[0] != N_BINS:
-            raise ValueError(f"Expected spectra shaped ({N_BINS}, n_frames), found {mid.shape}.")
-        if frames.start_frame != self._next_frame:
-            raise ValueError(
-                f"Expected a run starting at frame {self._next_frame}, "
-                f"found one starting at {frames.start_frame}."
-            )
         n = mid.shape[1]
         if not n:
             return

@@ -17,6 +17,7 @@ from projects import ideas, services, tasks, versions
 from projects.errors import Conflict, Forbidden, Invalid, NotFound
 from projects.models import Event, Idea, IdeaDecision, JobStatus
 from studio.processing import decode, synth
+from studio.processing.theory import QUALITY_INTERVALS
 from tests.conftest import upload_of
 
 pytestmark = pytest.mark.django_db
@@ -127,18 +128,9 @@ def test_every_pitched_kind_stays_in_the_key(analysed, bob, kind):
 
 
 def _tones(chord: dict) -> set[int]:
-    intervals = {
-        "maj": (0, 4, 7),
-        "min": (0, 3, 7),
-        "7": (0, 4, 7, 10),
-        "maj7": (0, 4, 7, 11),
-        "min7": (0, 3, 7, 10),
-        "sus2": (0, 2, 7),
-        "sus4": (0, 5, 7),
-    }
     if chord["root"] is None:
         return set()
-    return {(chord["root"] + i) % 12 for i in intervals.get(chord["quality"], ())}
+    return {(chord["root"] + i) % 12 for i in QUALITY_INTERVALS.get(chord["quality"], ())}
 
 
 def test_arrangement_moves_come_with_bar_positions(analysed, bob):
