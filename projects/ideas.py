@@ -24,7 +24,7 @@ from studio.processing import ideas as engine_ideas
 from studio.processing.ideas import Idea as EngineIdea
 from studio.processing.midi import to_midi
 
-from . import events, jobrows
+from . import events, jobrows, services
 from .errors import Conflict, Invalid, NotFound
 from .models import MIX_TARGET, Analysis, Idea, IdeaDecision, JobStatus, Project, Role
 from .services import comment_payload, jobs_wake, membership_require
@@ -123,7 +123,14 @@ def mix_analysis_done(project_id: int) -> Analysis:
     analysis = Analysis.objects.filter(
         project_id=project_id, target=MIX_TARGET, status=JobStatus.DONE
     ).first()
-    if analysis is None or not (analysis.report or {}).get("structure"):
+    if analysis is not None and not (analysis.report or {}).get("structure"):
+        services.mix_reanalyse(analysis.project)
+        raise Conflict(
+            "The mix was analysed by an older engine, without its chords and sections: it "
+            "is being analysed again. Ask again when that is done.",
+            code="mix_reanalysing",
+        )
+    if analysis is None:
         raise Conflict(
             "The mix has not been analysed yet: ideas stand on its key, tempo, chords and "
             "sections. Wait for the mix analysis to finish.",

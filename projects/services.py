@@ -722,6 +722,15 @@ def _requeue_mix(project: Project) -> None:
     _queue(project=project, target=MIX_TARGET, stem=None, input_key=key)
 
 
+def mix_reanalyse(project: Project) -> None:
+    """Queue the mix's analysis again for a report that an older engine wrote (without
+    the structure and chords that arrangement ideas stand on)."""
+    key = mix_input_key(project.pk)
+    if key is not None:
+        with transaction.atomic():
+            _queue(project=project, target=MIX_TARGET, stem=None, input_key=key)
+
+
 def _queue_stem(project: Project, stem: Stem) -> None:
     _queue(project=project, target=f"stem:{stem.pk}", stem=stem, input_key=stem.checksum)
     _requeue_mix(project)

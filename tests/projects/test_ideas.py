@@ -15,7 +15,7 @@ from django.test import Client
 
 from projects import ideas, services, tasks, versions
 from projects.errors import Conflict, Forbidden, Invalid, NotFound
-from projects.models import Event, Idea, IdeaDecision, JobStatus
+from projects.models import Analysis, Event, Idea, IdeaDecision, JobStatus
 from studio.processing import decode, synth
 from studio.processing.theory import QUALITY_INTERVALS
 from tests.conftest import upload_of
@@ -195,6 +195,18 @@ def test_ideas_wait_for_the_mix_analysis(project, bob):
     with pytest.raises(Conflict) as refused:
         ask(project, bob)
     assert "analysed" in refused.value.message
+
+
+def test_an_analysis_by_an_older_engine_is_done_again(analysed, bob):
+    mix = Analysis.objects.get(project=analysed, target="mix")
+    report = {k: v for k, v in mix.report.items() if k not in ("structure", "chords")}
+    Analysis.objects.filter(pk=mix.pk).update(report=report)
+    with pytest.raises(Conflict) as refused:
+        ask(analysed, bob)
+    assert "older engine" in refused.value.message
+    assert Analysis.objects.get(pk=mix.pk).status == JobStatus.QUEUED
+    tasks.run_analysis(services.analysis_claim(worker="test"))
+    assert written(ask(analysed, bob)).content["tonic"] == TONIC
 
 
 def test_an_idea_that_cannot_be_written_fails_with_a_reason(analysed, alice, bob):
