@@ -567,9 +567,23 @@
     reconnectTimer = setTimeout(connect, delay);
   }
 
+  // Give up on a socket that cannot be trusted any more: a dead or offline socket may take
+  // minutes to report its close, so the page says so now and reconnects.
+  function drop(dead) {
+    dead.onclose = null;
+    dead.close();
+    if (dead === socket && !closedForGood) closed({ code: 1006 });
+  }
+
+  // The browser knows it went offline: no need to wait for the socket to notice.
+  window.addEventListener("offline", () => {
+    if (socket && socket.readyState !== WebSocket.CLOSED) drop(socket);
+  });
+
   // Back online: reconnect now instead of waiting out the backoff.
   window.addEventListener("online", () => {
-    if (reconnectTimer && (!socket || socket.readyState === WebSocket.CLOSED)) {
+    const gone = !socket || socket.readyState === WebSocket.CLOSING || socket.readyState === WebSocket.CLOSED;
+    if (reconnectTimer && gone) {
       clearTimeout(reconnectTimer);
       reconnectTimer = null;
       connect();
@@ -581,11 +595,7 @@
   setInterval(async () => {
     if (!socket || socket.readyState !== WebSocket.OPEN) return;
     const probe = socket;
-    const timeout = setTimeout(() => {
-      probe.onclose = null; // a dead socket may take minutes to report its close
-      probe.close();
-      if (probe === socket) closed({ code: 1006 });
-    }, 10000);
+    const timeout = setTimeout(() => drop(probe), 10000);
     try { await request({ type: "ping" }); } catch { /* onclose handles it */ }
     clearTimeout(timeout);
   }, 25000);
