@@ -254,6 +254,7 @@ class IdeaOut(Schema):
     author: str
     status: str
     progress: float
+    attempts: int
     error: str
     title: str
     reasoning: str
@@ -290,6 +291,7 @@ class VersionOut(Schema):
     formats: list[str]
     status: str
     progress: float
+    attempts: int
     error: str
     created_by: str | None
     created_at: str

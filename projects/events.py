@@ -52,6 +52,7 @@ EVENT_SHAPES: dict[str, set[str]] = {
     "version.done": {"version"},
     "version.failed": {"version"},
     "idea.requested": {"idea"},
+    "idea.queued": {"idea"},
     "idea.started": {"idea"},
     "idea.done": {"idea"},
     "idea.failed": {"idea"},

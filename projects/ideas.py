@@ -81,6 +81,7 @@ def idea_payload(idea: Idea) -> dict[str, Any]:
         "author": "engine",
         "status": idea.status,
         "progress": round(idea.progress, 3),
+        "attempts": idea.attempts,
         "error": idea.error,
         "title": idea.title,
         "reasoning": idea.reasoning,
@@ -315,11 +316,6 @@ def idea_finish(*, idea: Idea, content: dict[str, Any], files: dict[str, Any]) -
 
 def idea_fail(*, idea: Idea, error: str) -> None:
     jobrows.fail(_rows(), idea.pk, error, tell=_tell)
-
-
-def idea_recover() -> int:
-    """Put ideas left generating by a stopped process back in the queue."""
-    return jobrows.recover(Idea.objects)
 
 
 def idea_midi(idea: Idea) -> tuple[bytes, str]:

@@ -3,8 +3,9 @@
 Renders and ideas are such rows (``status``, ``progress``, ``attempts``, ``error``,
 ``worker``, ``started_at``, ``finished_at``, ``created_at``). A worker claims the oldest
 queued row under a row lock that other workers skip; a row whose worker stopped is queued
-again at start-up; one tried ``MAX_ATTEMPTS`` times fails instead of looping. Each module
-says what a change means to people through ``tell(row, what)``, which logs an event.
+again by ``projects.workers``; one tried ``MAX_ATTEMPTS`` times fails instead of looping.
+Each module says what a change means to people through ``tell(row, what)``, which logs an
+event.
 """
 
 from __future__ import annotations
@@ -87,8 +88,3 @@ def fail_row(row: Model, error: str, tell: Tell) -> None:
 def progress(rows: QuerySet, pk: int, value: float) -> None:
     """How far a running job is (0 to 1), kept on the row."""
     rows.filter(pk=pk, status=JobStatus.RUNNING).update(progress=value)
-
-
-def recover(rows: QuerySet) -> int:
-    """Queue again the rows left running by a stopped process."""
-    return rows.filter(status=JobStatus.RUNNING).update(status=JobStatus.QUEUED, progress=0.0)

@@ -14,7 +14,6 @@ import contextlib
 import logging
 import multiprocessing
 import os
-import socket
 import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -144,10 +143,11 @@ def start(*, workers: int) -> None:
     """Start ``workers`` threads (once per process)."""
     if _threads or workers <= 0:
         return
-    recovered = services.analysis_recover()
+    recovered = workers.recover()
     if recovered:
-        log.info("put %d interrupted analyses back in the queue", recovered)
-    host = f"{socket.gethostname()}:{os.getpid()}"
+        log.info("put %d interrupted jobs back in the queue", recovered)
+    workers.Heart(on_recovered=wake).start()
+    host = workers.process_name()
 
     def boot() -> None:
         engine = EnginePool(workers=workers)

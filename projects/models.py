@@ -207,6 +207,7 @@ class Analysis(models.Model):
     suggest_status = models.CharField(max_length=16, choices=JobStatus.choices, blank=True)
     suggest_key = models.CharField(max_length=64, blank=True)
     suggest_error = models.TextField(blank=True)
+    suggest_worker = models.CharField(max_length=80, blank=True)
     masking = models.JSONField(null=True, blank=True)
     queued_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -265,6 +266,7 @@ class Suggestion(models.Model):
     preview_amount = models.PositiveSmallIntegerField(default=100)
     preview_files = models.JSONField(null=True, blank=True)
     preview_error = models.TextField(blank=True)
+    preview_worker = models.CharField(max_length=80, blank=True)
     preview_queued_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -535,3 +537,15 @@ class Idea(models.Model):
 
     def __str__(self) -> str:
         return self.title or f"{self.kind} idea"
+
+
+class WorkerBeat(models.Model):
+    """A process that runs jobs (a server with worker threads, or a queue worker), alive
+    while it beats. A running job whose process stopped beating goes back in the queue."""
+
+    name = models.CharField(max_length=120, unique=True)  # host:pid
+    started_at = models.DateTimeField(auto_now_add=True)
+    seen_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.name

@@ -837,16 +837,11 @@ def analysis_fail(*, analysis: Analysis, error: str) -> None:
 
 
 def analysis_recover() -> int:
-    """Put analyses (and suggestion runs and previews) left running by a process that
-    stopped back in the queue."""
-    from .ideas import idea_recover
-    from .suggestions import suggest_recover
-    from .versions import version_recover
+    """Put every job (analysis, suggestion run, preview, render, idea) whose process
+    stopped back in the queue; see ``projects.workers``."""
+    from .workers import recover
 
-    analyses = Analysis.objects.filter(status=JobStatus.RUNNING).update(
-        status=JobStatus.QUEUED, progress=0.0
-    )
-    return analyses + suggest_recover() + version_recover() + idea_recover()
+    return recover()
 
 
 def analysis_retry(*, user: AbstractBaseUser, project_id: int, analysis_id: int) -> Analysis:

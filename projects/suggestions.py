@@ -155,7 +155,10 @@ def suggest_claim(*, worker: str, scope: str | None = None) -> Analysis | None:
         analysis.suggest_status = JobStatus.RUNNING
         analysis.suggest_key = suggest_key(analysis)
         analysis.suggest_error = ""
-        analysis.save(update_fields=["suggest_status", "suggest_key", "suggest_error"])
+        analysis.suggest_worker = worker[:80]
+        analysis.save(
+            update_fields=["suggest_status", "suggest_key", "suggest_error", "suggest_worker"]
+        )
     return analysis
 
 
@@ -285,17 +288,6 @@ def suggest_requeue(project: Project, *, stem_ids: list[int] | None = None) -> N
         suggest_status=JobStatus.QUEUED
     )
     transaction.on_commit(jobs_wake)
-
-
-def suggest_recover() -> int:
-    """Put suggestion runs and previews left running by a stopped process back in the queue."""
-    runs = Analysis.objects.filter(suggest_status=JobStatus.RUNNING).update(
-        suggest_status=JobStatus.QUEUED
-    )
-    previews = Suggestion.objects.filter(preview_status=JobStatus.RUNNING).update(
-        preview_status=JobStatus.QUEUED
-    )
-    return runs + previews
 
 
 # --- People decide ---------------------------------------------------------------------
@@ -529,7 +521,8 @@ def preview_claim(*, worker: str) -> Suggestion | None:
         if suggestion is None:
             return None
         suggestion.preview_status = JobStatus.RUNNING
-        suggestion.save(update_fields=["preview_status"])
+        suggestion.preview_worker = worker[:80]
+        suggestion.save(update_fields=["preview_status", "preview_worker"])
     return suggestion
 
 

@@ -52,6 +52,7 @@ def version_payload(version: MixVersion) -> dict[str, Any]:
         "formats": version.formats,
         "status": version.status,
         "progress": round(version.progress, 3),
+        "attempts": version.attempts,
         "error": version.error,
         "created_by": version.created_by.get_username() if version.created_by else None,
         "created_at": version.created_at.isoformat(),
@@ -262,8 +263,3 @@ def version_finish(*, version: MixVersion, files: dict[str, str], result: dict[s
 
 def version_fail(*, version: MixVersion, error: str) -> None:
     jobrows.fail(_rows(), version.pk, error, tell=_tell)
-
-
-def version_recover() -> int:
-    """Put renders left running by a stopped process back in the queue."""
-    return jobrows.recover(MixVersion.objects)

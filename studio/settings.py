@@ -224,6 +224,10 @@ USE_TZ = True
 STUDIO_DEMO = env_bool("STUDIO_DEMO", True)
 # Job worker threads in each server process (0: none, e.g. when separate workers run).
 STUDIO_WORKERS = env_int("STUDIO_WORKERS", 2)
+# Every process that runs jobs beats this often (s); a running job whose process has not
+# beaten for the lease (s) goes back in the queue (projects/workers.py).
+STUDIO_WORKER_BEAT_S = float(env_str("STUDIO_WORKER_BEAT_S", "2"))
+STUDIO_JOB_LEASE_S = float(env_str("STUDIO_JOB_LEASE_S", "30"))
 
 LOGGING = {
     "version": 1,

@@ -158,7 +158,7 @@
     // --- One idea -----------------------------------------------------------------------
 
     function statusLine(idea) {
-      if (idea.status === "queued") return el("span", { class: "status muted" }, "queued");
+      if (idea.status === "queued") return el("span", { class: "status muted" }, idea.attempts > 0 ? `queued again (attempt ${idea.attempts + 1}): its worker stopped` : "queued");
       if (idea.status === "running") return el("span", { class: "status" }, el("progress", { max: 100, value: Math.round(100 * idea.progress), "data-idea-progress": idea.id }), " writing…");
       if (idea.status === "failed") return el("span", { class: "status error" }, "failed");
       if (idea.decision === "open") return el("span", { class: "status" }, "open");
@@ -297,6 +297,7 @@
 
     const handlers = {
       "idea.requested": ideaChanged,
+      "idea.queued": ideaChanged,
       "idea.started": ideaChanged,
       "idea.done": ideaChanged,
       "idea.failed": ideaChanged,

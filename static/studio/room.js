@@ -127,7 +127,10 @@
     const line = el("div", { class: "analysis-line", "data-analysis": analysis ? analysis.id : "" });
     if (!analysis) return line;
     line.dataset.status = analysis.status;
-    if (analysis.status === "queued") line.append(el("span", { class: "muted" }, "Waiting to be analysed…"));
+    if (analysis.status === "queued") {
+      const again = analysis.attempts > 0 ? ` Its worker stopped: trying again (attempt ${analysis.attempts + 1}).` : "";
+      line.append(el("span", { class: "muted", "data-retry": analysis.attempts > 0 ? "true" : null }, `Waiting to be analysed…${again}`));
+    }
     if (analysis.status === "running") {
       const percent = Math.round(100 * analysis.progress);
       line.append(el("progress", { max: 100, value: percent, "aria-label": `Analysis of ${analysis.label}` }),

@@ -31,7 +31,10 @@
 
     function statusLine(v) {
       const line = el("div", { class: "version-status" });
-      if (v.status === "queued") line.append(el("span", { class: "muted" }, "Waiting to render…"));
+      if (v.status === "queued") {
+        const again = v.attempts > 0 ? ` Its worker stopped: trying again (attempt ${v.attempts + 1}).` : "";
+        line.append(el("span", { class: "muted", "data-retry": v.attempts > 0 ? "true" : null }, `Waiting to render…${again}`));
+      }
       if (v.status === "running") {
         const percent = Math.round(100 * v.progress);
         line.append(el("progress", { max: 100, value: percent, "aria-label": `Render of ${v.label}` }), el("span", { class: "muted percent" }, `rendering ${percent}%`));
