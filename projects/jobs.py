@@ -21,11 +21,14 @@ from concurrent.futures.process import BrokenProcessPool
 from queue import Empty
 from typing import Any
 
+from django.conf import settings
 from django.db import close_old_connections
 
 from studio.processing.analysis import warm_up
 
 from . import ideas, services, suggestions, tasks, versions
+from .models import Analysis, Idea, JobStatus, MixVersion, Suggestion
+from .workers import Heart, process_name, recover
 
 log = logging.getLogger(__name__)
 POLL_S = 3.0
@@ -35,7 +38,26 @@ _threads: list[threading.Thread] = []
 
 
 def wake() -> None:
-    _wakeup.set()
+    """There is work: wake this process's worker threads, or send a message to the queue's
+    workers (``STUDIO_JOB_QUEUE``)."""
+    if settings.STUDIO_JOB_QUEUE:
+        from . import queue
+
+        queue.wake()
+    else:
+        _wakeup.set()
+
+
+def anything_queued() -> bool:
+    """Whether any job waits for a worker."""
+    queued = JobStatus.QUEUED
+    return (
+        Analysis.objects.filter(status=queued).exists()
+        or Analysis.objects.filter(status=JobStatus.DONE, suggest_status=queued).exists()
+        or Suggestion.objects.filter(preview_status=queued).exists()
+        or MixVersion.objects.filter(status=queued).exists()
+        or Idea.objects.filter(status=queued).exists()
+    )
 
 
 class EnginePool:
@@ -140,14 +162,14 @@ def _work(name: str, engine: EnginePool | None) -> None:
 
 
 def start(*, workers: int) -> None:
-    """Start ``workers`` threads (once per process)."""
-    if _threads or workers <= 0:
+    """Start ``workers`` threads (once per process); none when jobs go through the queue."""
+    if _threads or workers <= 0 or settings.STUDIO_JOB_QUEUE:
         return
-    recovered = workers.recover()
+    recovered = recover()
     if recovered:
         log.info("put %d interrupted jobs back in the queue", recovered)
-    workers.Heart(on_recovered=wake).start()
-    host = workers.process_name()
+    Heart(on_recovered=wake).start()
+    host = process_name()
 
     def boot() -> None:
         engine = EnginePool(workers=workers)

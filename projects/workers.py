@@ -139,12 +139,15 @@ def _requeue_one(model: Any, pk: int, status: str, worker: str, name: str, reque
 
 
 class Heart:
-    """A thread that beats for this process and, every few beats, puts the jobs of
-    stopped processes back in the queue (then calls ``on_recovered``)."""
+    """A thread that beats for this process, puts the jobs of stopped processes back in
+    the queue (then calls ``on_recovered``) and calls ``on_beat`` after each beat."""
 
-    def __init__(self, *, on_recovered: Callable[[], None]) -> None:
+    def __init__(
+        self, *, on_recovered: Callable[[], None], on_beat: Callable[[], None] | None = None
+    ) -> None:
         self.name = process_name()
         self.on_recovered = on_recovered
+        self.on_beat = on_beat
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._run, name="job-heart", daemon=True)
 
@@ -163,5 +166,7 @@ class Heart:
                 beat(self.name)
                 if recover():
                     self.on_recovered()
+                if self.on_beat:
+                    self.on_beat()
             except Exception:  # a missed beat is logged; the next one tries again
                 log.exception("worker beat failed")

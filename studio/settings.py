@@ -228,6 +228,19 @@ STUDIO_WORKERS = env_int("STUDIO_WORKERS", 2)
 # beaten for the lease (s) goes back in the queue (projects/workers.py).
 STUDIO_WORKER_BEAT_S = float(env_str("STUDIO_WORKER_BEAT_S", "2"))
 STUDIO_JOB_LEASE_S = float(env_str("STUDIO_JOB_LEASE_S", "30"))
+# Separate job workers (studio/celery.py): a broker URL such as redis://127.0.0.1:6379/5.
+# Unset, the web process runs jobs in its own worker threads (STUDIO_WORKERS).
+STUDIO_JOB_QUEUE = env_str("STUDIO_JOB_QUEUE")
+CELERY_BROKER_URL = STUDIO_JOB_QUEUE or "memory://"
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "studio"
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# A message not acknowledged for this long (s) is given to another worker: longer than the
+# longest job. Lost jobs are found sooner by the workers' heartbeats (STUDIO_JOB_LEASE_S).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 4 * 3600}
 
 LOGGING = {
     "version": 1,

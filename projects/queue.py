@@ -1,0 +1,40 @@
+"""Jobs through the queue (``STUDIO_JOB_QUEUE``): the message that says there is work,
+and what a worker process does with it. See ``studio/celery.py``."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from studio.processing.analysis import warm_up
+
+from . import jobs, workers
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(name="studio.work", ignore_result=True)
+def work() -> int:
+    """Run queued jobs in this worker process until none is left; returns how many ran."""
+    return jobs.run_until_idle(worker=f"{workers.process_name()}/0")
+
+
+def wake() -> None:
+    """Tell the workers there is work (a message; any worker takes it)."""
+    try:
+        work.delay()
+    except Exception:  # the broker is down: the workers' hearts find the work later
+        log.exception("could not send a work message to the job queue")
+
+
+def worker_ready() -> None:
+    warm_up()
+    workers.Heart(on_recovered=wake, on_beat=wake_if_waiting).start()
+
+
+def wake_if_waiting() -> None:
+    """A job can wait with no message for it (the broker lost it, or it was queued again
+    by recovery elsewhere): send one."""
+    if jobs.anything_queued():
+        wake()
