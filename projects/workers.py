@@ -41,20 +41,22 @@ def beat(name: str) -> None:
 
 
 def _process_gone(process: str, alive: set[str]) -> bool:
-    if process in alive:
-        return False
+    """Whether the process named in a job row stopped: it is not on this host any more,
+    or (on any host) it has not beaten within the lease."""
     host, _, pid = process.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return True  # another machine's process that stopped beating, or a nameless claim
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
+    if host == socket.gethostname() and pid.isdigit() and not _pid_running(int(pid)):
         return True
-    except PermissionError:
+    return process not in alive
+
+
+def _pid_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
         return False
-    # Alive on this host but not beating: a stopped process whose pid was reused, or one
-    # that is still starting. Only a missed lease says it is gone.
-    return not WorkerBeat.objects.filter(name=process).exists()
+    except PermissionError:
+        return True
+    return True
 
 
 # Each kind of job: its rows, the status and worker fields, how to put one back.
