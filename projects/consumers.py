@@ -18,6 +18,9 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.db import DatabaseError, close_old_connections
+
+from studio.failures import UNAVAILABLE, database_unavailable
 
 from . import events, listening, services
 from .errors import NotFound, ServiceError
@@ -47,6 +50,9 @@ class JsonDoor(AsyncWebsocketConsumer):
         except ValueError:
             await self.error("bad_json", "That message is not valid JSON.")
             return
+        except RecursionError:  # nesting deeper than the decoder goes, in a few KiB
+            await self.error("bad_message", "That message nests too deeply.")
+            return
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             await self.error("bad_message", "A message is a JSON object with a string 'type'.")
             return
@@ -60,6 +66,12 @@ class JsonDoor(AsyncWebsocketConsumer):
             return
         try:
             await handler(self, message, ref)
+        except DatabaseError as error:
+            if not database_unavailable(error):
+                raise
+            log.warning("a socket request met an unavailable database", exc_info=True)
+            await database_sync_to_async(close_old_connections)()
+            await self.error("unavailable", UNAVAILABLE, ref)
         except ServiceError as error:
             await self.error(error.code, error.message, ref)
             if isinstance(error, NotFound) and error.code == "not_found":
@@ -68,7 +80,7 @@ class JsonDoor(AsyncWebsocketConsumer):
     async def resume_point(self, message: dict[str, Any], ref: Any) -> int | None:
         """The sequence number a ``resume`` asks to start after, or None (error sent)."""
         after = message.get("after", 0)
-        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+        if not services.fits_id(after) or after < 0:
             await self.error("bad_message", "'after' must be a sequence number, 0 or more.", ref)
             return None
         return after

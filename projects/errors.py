@@ -53,3 +53,11 @@ class Gone(ServiceError):
 class TooManyAttempts(ServiceError):
     status = 429
     code = "too_many_attempts"
+
+
+class Unavailable(ServiceError):
+    """A part the studio depends on (the database, the file store) did not answer; the
+    request changed nothing and can be tried again."""
+
+    status = 503
+    code = "unavailable"

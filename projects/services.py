@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
@@ -31,7 +32,7 @@ from studio.processing import decode
 from studio.processing.errors import AudioError
 
 from . import events
-from .errors import Conflict, Forbidden, Invalid, NotFound, TooLarge
+from .errors import Conflict, Forbidden, Invalid, NotFound, TooLarge, Unavailable
 from .models import (
     MIX_TARGET,
     Analysis,
@@ -52,6 +53,14 @@ User = get_user_model()
 
 NAME_MAX = 200
 COMMENT_MAX = 4000
+# Ids are 64-bit integers in the database; SQLite and PostgreSQL raise (a server error)
+# on a query with a larger number, so such a number is refused before it reaches one.
+MAX_ROW_ID = 2**63 - 1
+
+
+def fits_id(value: Any) -> bool:
+    """Whether ``value`` is an int (not a bool) that a query on an id column can take."""
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_ROW_ID
 
 
 # --- Who is asking -------------------------------------------------------------------
@@ -63,7 +72,7 @@ def membership_require(*, user: AbstractBaseUser, project_id: int, role: str) ->
     An outsider gets NotFound, the same answer as for a project that does not exist,
     so they learn nothing; a member whose role falls short gets Forbidden.
     """
-    if not user or not user.is_authenticated:
+    if not user or not user.is_authenticated or not fits_id(project_id):
         raise NotFound("No such project.")
     membership = (
         Membership.objects.select_related("project").filter(project_id=project_id, user=user)
@@ -365,8 +374,7 @@ def stem_upload(*, user: AbstractBaseUser, project_id: int, upload: Upload) -> S
         checksum=checksum,
         uploaded_by=user,
     )
-    with open(upload.path, "rb") as handle:
-        stem.file.save(get_valid_filename(original) or "stem", File(handle), save=False)
+    _store(stem, upload.path, original)
     try:
         with transaction.atomic():
             project = Project.objects.select_for_update().get(pk=project_id)
@@ -390,6 +398,27 @@ def stem_upload(*, user: AbstractBaseUser, project_id: int, upload: Upload) -> S
             ) from None
         raise
     return stem
+
+
+# What a file store raises when it cannot take a file: a full or failing disk, an S3
+# server that refuses or drops the connection.
+STORE_ERRORS = (OSError, BotoCoreError, ClientError)
+
+
+def _store(stem: Stem, path: Path, original: str) -> None:
+    """Put the upload in the file store; a store that fails keeps nothing of it and the
+    person is told to try again."""
+    try:
+        with open(path, "rb") as handle:
+            stem.file.save(get_valid_filename(original) or "stem", File(handle), save=False)
+    except STORE_ERRORS as error:
+        log.warning("the file store did not take %s: %s", original, error)
+        if stem.file.name:
+            delete_files([stem.file.name])
+        raise Unavailable(
+            f"The file store did not take “{original}”, so nothing was added. "
+            "Try again in a moment.",
+        ) from None
 
 
 def _stem_in(project_id: int, stem_id: int) -> Stem:
@@ -427,9 +456,7 @@ def stem_rename(*, user: AbstractBaseUser, project_id: int, stem_id: int, name: 
 def stem_reorder(*, user: AbstractBaseUser, project_id: int, order: Any) -> list[int]:
     """Put the project's stems in the given order (a list of every stem id, once each)."""
     membership_require(user=user, project_id=project_id, role=Role.EDITOR)
-    if not isinstance(order, list) or not all(
-        isinstance(i, int) and not isinstance(i, bool) for i in order
-    ):
+    if not isinstance(order, list) or not all(fits_id(i) for i in order):
         raise Invalid("The order must be a list of stem ids.", code="invalid_order")
     with transaction.atomic():
         project = Project.objects.select_for_update().get(pk=project_id)
@@ -508,7 +535,7 @@ def comment_payload(comment: Comment) -> dict[str, Any]:
 def _id_or_none(value: Any, *, what: str) -> int | None:
     if value is None:
         return None
-    if not isinstance(value, int) or isinstance(value, bool):
+    if not fits_id(value):
         raise Invalid(f"{what}_id must be a {what}'s id.", code=f"invalid_{what}")
     return value
 

@@ -5,6 +5,8 @@ from django.urls import include, path
 
 from projects.api import api
 
+handler500 = "studio.failures.server_error"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),
