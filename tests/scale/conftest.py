@@ -124,3 +124,7 @@ def wait_for(condition: Callable[[], bool], *, timeout_s: float, what: str, logs
 
 def beating(count: int) -> Callable[[], bool]:
     return lambda: WorkerBeat.objects.count() >= count
+
+
+# The whole arrangement (nginx, two Daphnes, workers, Redis, S3): tests/scale/fixtures.py.
+from tests.scale.fixtures import arranged, arrangement, person, scale_browser  # noqa: E402, F401
