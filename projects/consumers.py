@@ -16,20 +16,21 @@ import logging
 import time
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db import DatabaseError, close_old_connections
 
 from studio.failures import UNAVAILABLE, database_unavailable
 
-from . import events, listening, services
+from . import events, listening, presence, services
 from .errors import NotFound, ServiceError
 from .models import Role
 
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 16 * 1024
-PRESENCE_HEARTBEAT_S = 20.0
+GAP_WAIT_S = 0.25  # how long a live event waits for the ones before it
 REPLAY_BATCH = 500
 CLOSE_FORBIDDEN = 4403
 
@@ -40,6 +41,16 @@ class JsonDoor(AsyncWebsocketConsumer):
 
     requests: dict[str, Any] = {}
     closed_code = CLOSE_FORBIDDEN
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels' dispatch without its database clean-up before every message: that
+        runs on the one thread all database work shares, so each event sent to each
+        browser waited behind every query. Every database call here goes through
+        ``database_sync_to_async``, which cleans up around itself."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None or len(text_data.encode()) > MAX_MESSAGE_BYTES:
@@ -96,6 +107,8 @@ class ProjectConsumer(JsonDoor):
     async def connect(self) -> None:
         self.user = self.scope.get("user")
         self.cursor: int | None = None  # the newest seq this browser has been sent
+        self.ahead: dict[int, dict[str, Any]] = {}  # live events waiting for earlier ones
+        self.gap_check: asyncio.TimerHandle | None = None
         self.heartbeat: asyncio.Task[None] | None = None
         try:
             self.project_id = int(self.scope["url_route"]["kwargs"]["project_id"])
@@ -120,7 +133,7 @@ class ProjectConsumer(JsonDoor):
                 "server_ms": int(time.time() * 1000),
             }
         )
-        await self.announce(reply=True)
+        await self.arrive()
         self.heartbeat = asyncio.create_task(self.beat())
 
     def active_session(self) -> dict[str, Any] | None:
@@ -129,11 +142,16 @@ class ProjectConsumer(JsonDoor):
     async def disconnect(self, code: int) -> None:
         if self.heartbeat:
             self.heartbeat.cancel()
+        if getattr(self, "gap_check", None):
+            self.gap_check.cancel()
         if hasattr(self, "group"):
-            await self.channel_layer.group_send(
-                self.group, {"type": "presence.leave", "conn": self.channel_name}
-            )
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            try:  # a goodbye lost with the channel layer is cleared by the roster's expiry
+                await presence.roster().remove(self.project_id, self.channel_name)
+                await self.channel_layer.group_send(
+                    self.group, {"type": "presence.leave", "conn": self.channel_name}
+                )
+            finally:
+                await self.channel_layer.group_discard(self.group, self.channel_name)
 
     # --- Client requests ------------------------------------------------------------
 
@@ -199,17 +217,43 @@ class ProjectConsumer(JsonDoor):
     # --- Events from the group ------------------------------------------------------
 
     async def project_event(self, message: dict[str, Any]) -> None:
+        """Send live events in order, once. An event ahead of the next one expected waits a
+        moment for the ones before it (two servers' broadcasts can cross); only a gap that
+        lasts is filled from the log, so a burst costs no query per browser."""
         event = message["event"]
         if self.cursor is None or event["seq"] <= self.cursor:
             return  # not resumed yet (the replay will bring it), or already sent
-        if event["seq"] == self.cursor + 1:
+        self.ahead[event["seq"]] = event
+        await self.deliver_ahead()
+        if self.ahead and self.gap_check is None:
+            self.gap_check = asyncio.get_running_loop().call_later(
+                GAP_WAIT_S, lambda: asyncio.ensure_future(self.fill_gap())
+            )
+
+    async def deliver_ahead(self) -> None:
+        """Send the events held back that now follow the cursor without a gap."""
+        while self.cursor is not None and self.cursor + 1 in self.ahead:
+            event = self.ahead.pop(self.cursor + 1)
             await self.deliver(event)
-        else:
-            await self.catch_up(event["seq"])
-        if event["type"] == "member.removed" and event["payload"]["member"]["user_id"] == (
-            self.user.pk
-        ):
-            await self.close(code=CLOSE_FORBIDDEN)
+            if self.removes_me(event):
+                await self.close(code=CLOSE_FORBIDDEN)
+        for seq in [s for s in self.ahead if self.cursor is not None and s <= self.cursor]:
+            del self.ahead[seq]
+
+    async def fill_gap(self) -> None:
+        """The events before a held one did not come live: read them from the log."""
+        self.gap_check = None
+        if self.ahead:
+            removed = any(self.removes_me(event) for event in self.ahead.values())
+            await self.catch_up(max(self.ahead))
+            await self.deliver_ahead()
+            if removed:
+                await self.close(code=CLOSE_FORBIDDEN)
+
+    def removes_me(self, event: dict[str, Any]) -> bool:
+        """Whether a live event takes this socket's person out of the project."""
+        member = event["payload"].get("member") or {}
+        return event["type"] == "member.removed" and member.get("user_id") == self.user.pk
 
     async def project_notice(self, message: dict[str, Any]) -> None:
         """Ephemeral news (job progress): sent on to live browsers, never replayed."""
@@ -235,6 +279,9 @@ class ProjectConsumer(JsonDoor):
         return [events.serialize(row) for row in rows]
 
     async def deliver(self, event: dict[str, Any]) -> None:
+        """Send one event, unless it was sent already (a replay and live delivery cross)."""
+        if self.cursor is not None and event["seq"] <= self.cursor:
+            return
         await self.send_json({"type": "event", "event": event})
         self.cursor = event["seq"]
 
@@ -243,36 +290,35 @@ class ProjectConsumer(JsonDoor):
     def person(self) -> dict[str, Any]:
         return {"id": self.user.pk, "username": self.user.get_username()}
 
-    async def announce(self, *, reply: bool) -> None:
+    async def arrive(self) -> None:
+        """Join the roster, tell the room once, and show this browser who is here."""
+        await presence.roster().add(self.project_id, self.channel_name, self.person())
         await self.channel_layer.group_send(
-            self.group,
-            {
-                "type": "presence.announce",
-                "conn": self.channel_name,
-                "user": self.person(),
-                "reply": reply,
-            },
+            self.group, {"type": "presence.join", "conn": self.channel_name, "user": self.person()}
         )
+        await self.send_roster()
+
+    async def send_roster(self) -> None:
+        members = await presence.roster().members(self.project_id)
+        await self.send_json({"type": "presence.roster", "members": members})
 
     async def beat(self) -> None:
+        """Keep this socket's roster entry fresh, and now and then its browser's roster."""
+        beats = 0
         while True:
-            await asyncio.sleep(PRESENCE_HEARTBEAT_S)
-            await self.announce(reply=False)
+            await asyncio.sleep(presence.HEARTBEAT_S)
+            beats += 1
+            try:
+                await presence.roster().add(self.project_id, self.channel_name, self.person())
+                if beats % presence.ROSTER_EVERY == 0:
+                    await self.send_roster()
+            except Exception:  # the roster's Redis is away for a moment: beat again later
+                log.warning("presence beat of %s failed", self.channel_name, exc_info=True)
 
-    async def presence_announce(self, message: dict[str, Any]) -> None:
+    async def presence_join(self, message: dict[str, Any]) -> None:
         await self.send_json(
             {"type": "presence.join", "conn": message["conn"], "user": message["user"]}
         )
-        if message["reply"] and message["conn"] != self.channel_name:
-            await self.channel_layer.send(
-                message["conn"],
-                {
-                    "type": "presence.announce",
-                    "conn": self.channel_name,
-                    "user": self.person(),
-                    "reply": False,
-                },
-            )
 
     async def presence_leave(self, message: dict[str, Any]) -> None:
         await self.send_json({"type": "presence.leave", "conn": message["conn"]})

@@ -10,7 +10,7 @@
   const state = JSON.parse(document.getElementById("room-state").textContent);
   const projectId = state.project.id;
   let lastSeq = state.project.last_seq;
-  const presence = new Map(); // connection -> {user, seen}
+  const presence = new Map(); // connection -> {user}; the server's roster replaces it now and then
   const $ = (id) => document.getElementById(id);
   const rank = { viewer: 0, commenter: 1, editor: 2, owner: 3 };
   const can = (role) => rank[state.role] >= rank[role];
@@ -546,7 +546,8 @@
         case "hello": presence.clear(); setConn("live", "Live"); versions.together.hello(data); break;
         case "event": apply(data.event); break;
         case "notice": if (notices[data.notice.kind]) notices[data.notice.kind](data.notice); break;
-        case "presence.join": presence.set(data.conn, { user: data.user, seen: Date.now() }); renderPresence(); break;
+        case "presence.roster": presence.clear(); for (const m of data.members) presence.set(m.conn, { user: m.user }); renderPresence(); break;
+        case "presence.join": presence.set(data.conn, { user: data.user }); renderPresence(); break;
         case "presence.leave": presence.delete(data.conn); renderPresence(); break;
         case "project.deleted": closedForGood = true; alert("This project was deleted."); window.location = "/projects/"; break;
         case "ack": case "pong": settle(data.ref, null, data); break;
@@ -609,14 +610,6 @@
     pending.delete(ref);
     if (error) waiter.reject(error); else waiter.resolve(data);
   }
-
-  // Presence entries from a server that died without saying goodbye fade out.
-  setInterval(() => {
-    const cutoff = Date.now() - 65000;
-    let changed = false;
-    for (const [conn, entry] of presence) if (entry.seen < cutoff) { presence.delete(conn); changed = true; }
-    if (changed) renderPresence();
-  }, 10000);
 
   // The mixing part (suggestions, previews, mix settings) lives in mixing.js.
   const mixing = window.StudioMixing({ state, el, post, flash, request, can, projectId, formatTime, $ });

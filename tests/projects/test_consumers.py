@@ -167,6 +167,30 @@ async def test_a_gap_in_live_delivery_is_filled_from_the_log(project, alice, bob
         assert [first["seq"], second["seq"]] == [seen + 1, seen + 2]
 
 
+async def test_events_that_cross_on_the_way_are_put_in_order_without_the_log(project, alice, bob):
+    seen = await database_sync_to_async(last_seq)(project)
+    async with socket(bob, project.pk, resume=seen) as ws:
+        await receive_until(ws, "ack")
+        with mock.patch.object(events, "broadcast"):  # sent below, the other way round
+            for text in ("first", "second"):
+                await database_sync_to_async(services.comment_post)(
+                    user=alice, project_id=project.pk, body=text
+                )
+        rows = await database_sync_to_async(events.events_after)(
+            project_id=project.pk, after_seq=seen
+        )
+        early, late = [await database_sync_to_async(events.serialize)(row) for row in rows]
+        queries = []
+        with mock.patch.object(events, "events_after", side_effect=queries.append):
+            for event in (late, early):  # as two servers' broadcasts may cross
+                await get_channel_layer().group_send(
+                    events.group_name(project.pk), {"type": "project.event", "event": event}
+                )
+            first, second = await next_event(ws), await next_event(ws)
+        assert [first["seq"], second["seq"]] == [seen + 1, seen + 2]
+        assert queries == []  # held a moment, not read from the log per browser
+
+
 async def test_event_messages_round_trip_through_json_with_their_documented_keys(project, alice):
     async with socket(alice, project.pk) as ws:
         for event in events_in(await receive_until(ws, "ack")):
@@ -185,14 +209,14 @@ async def test_presence_shows_who_else_is_here(project, alice, bob):
             joined = await receive_until(alice_ws, "presence.join")
             while joined[-1]["user"]["username"] != "bob":  # alice's own echo may come first
                 joined = await receive_until(alice_ws, "presence.join")
-            names = set()
-            while len(names) < 2:
-                message = await bob_ws.receive_json_from(timeout=2)
-                if message["type"] == "presence.join":
-                    names.add(message["user"]["username"])
-            assert names == {"alice", "bob"}
+            # bob reads who is here from the roster: nobody had to answer his arrival
+            roster = (await receive_until(bob_ws, "presence.roster"))[-1]
+            assert {m["user"]["username"] for m in roster["members"]} == {"alice", "bob"}
         left = await receive_until(alice_ws, "presence.leave")
         assert left[-1]["conn"] == joined[-1]["conn"]
+    async with socket(bob, project.pk) as bob_ws:  # alice left the roster with her socket
+        roster = (await receive_until(bob_ws, "presence.roster"))[-1]
+        assert [m["user"]["username"] for m in roster["members"]] == ["bob"]
 
 
 async def test_presence_is_not_logged(project, alice, bob):
