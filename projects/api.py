@@ -12,8 +12,8 @@ from typing import Annotated, Any
 
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from ninja import Body, File, NinjaAPI, Schema
-from ninja.errors import AuthenticationError, ValidationError
+from ninja import Body, Field, File, NinjaAPI, Schema
+from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.files import UploadedFile
 from ninja.responses import Status
 from ninja.security import HttpBearer
@@ -21,8 +21,13 @@ from ninja.security import HttpBearer
 from . import events, ideas, selectors, services, suggestions, versions
 from .errors import Invalid, ServiceError
 from .models import ApiToken, Role
+from .services import MAX_ROW_ID
 from .uploads import raise_if_oversized
 from .views import idea_midi_response, stem_file_response, version_file_response
+
+# An id in a path: a larger number than the database holds is refused as invalid (422)
+# before any query, where it would fail as a server error.
+RowId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
 
 
 class TokenAuth(HttpBearer):
@@ -82,6 +87,21 @@ def invalid_request(request: HttpRequest, error: ValidationError) -> HttpRespons
         for e in error.errors
     ]
     return error_response(request, 422, "invalid_request", "; ".join(problems), detail=error.errors)
+
+
+@api.exception_handler(HttpError)
+def http_error(request: HttpRequest, error: HttpError) -> HttpResponse:
+    """django-ninja's own refusals, in the API's error shape rather than its ``detail``."""
+    if error.__cause__ is not None and error.status_code == 400:
+        # Raised by ninja when it cannot parse the body (the cause says why).
+        return error_response(
+            request,
+            400,
+            "bad_body",
+            "The request body cannot be read: send a JSON object with "
+            "'Content-Type: application/json' (or a multipart form for uploads).",
+        )
+    return error_response(request, error.status_code, "http_error", str(error))
 
 
 @api.exception_handler(ServiceError)
@@ -348,7 +368,7 @@ def member_of(request: HttpRequest, project_id: int, role: str = Role.VIEWER) ->
 # --- Projects ------------------------------------------------------------------------
 
 
-@api.get("/projects", response=list[ProjectOut], tags=["projects"])
+@api.get("/projects", response={200: list[ProjectOut], **ERRORS}, tags=["projects"])
 def list_projects(request: HttpRequest) -> list[dict[str, Any]]:
     rows = selectors.project_list_for(user=request.user).prefetch_related("memberships")
     roles = dict(request.user.memberships.values_list("project_id", "role"))
@@ -362,19 +382,19 @@ def create_project(request: HttpRequest, body: ProjectIn) -> Status[Any]:
 
 
 @api.get("/projects/{project_id}", response={200: ProjectOut, **ERRORS}, tags=["projects"])
-def get_project(request: HttpRequest, project_id: int) -> dict[str, Any]:
+def get_project(request: HttpRequest, project_id: RowId) -> dict[str, Any]:
     membership = member_of(request, project_id)
     return project_out(membership.project, membership.role)
 
 
 @api.patch("/projects/{project_id}", response={200: ProjectOut, **ERRORS}, tags=["projects"])
-def rename_project(request: HttpRequest, project_id: int, body: ProjectIn) -> dict[str, Any]:
+def rename_project(request: HttpRequest, project_id: RowId, body: ProjectIn) -> dict[str, Any]:
     project = services.project_rename(user=request.user, project_id=project_id, name=body.name)
     return project_out(project, member_of(request, project_id).role)
 
 
 @api.delete("/projects/{project_id}", response={204: None, **ERRORS}, tags=["projects"])
-def delete_project(request: HttpRequest, project_id: int) -> Status[Any]:
+def delete_project(request: HttpRequest, project_id: RowId) -> Status[Any]:
     services.project_delete(user=request.user, project_id=project_id)
     return Status(204, None)
 
@@ -385,13 +405,13 @@ def delete_project(request: HttpRequest, project_id: int) -> Status[Any]:
 @api.get(
     "/projects/{project_id}/members", response={200: list[MemberOut], **ERRORS}, tags=["members"]
 )
-def list_members(request: HttpRequest, project_id: int) -> list[dict[str, Any]]:
+def list_members(request: HttpRequest, project_id: RowId) -> list[dict[str, Any]]:
     member_of(request, project_id)
     return [services.member_payload(m) for m in selectors.project_members(project_id=project_id)]
 
 
 @api.post("/projects/{project_id}/members", response={201: MemberOut, **ERRORS}, tags=["members"])
-def invite_member(request: HttpRequest, project_id: int, body: MemberIn) -> Status[Any]:
+def invite_member(request: HttpRequest, project_id: RowId, body: MemberIn) -> Status[Any]:
     membership = services.member_invite(
         user=request.user, project_id=project_id, who=body.who, role=body.role
     )
@@ -403,7 +423,7 @@ def invite_member(request: HttpRequest, project_id: int, body: MemberIn) -> Stat
     response={200: MemberOut, **ERRORS},
     tags=["members"],
 )
-def change_role(request: HttpRequest, project_id: int, user_id: int, body: RoleIn) -> Any:
+def change_role(request: HttpRequest, project_id: RowId, user_id: RowId, body: RoleIn) -> Any:
     membership = services.member_change_role(
         user=request.user, project_id=project_id, member_user_id=user_id, role=body.role
     )
@@ -413,7 +433,7 @@ def change_role(request: HttpRequest, project_id: int, user_id: int, body: RoleI
 @api.delete(
     "/projects/{project_id}/members/{user_id}", response={204: None, **ERRORS}, tags=["members"]
 )
-def remove_member(request: HttpRequest, project_id: int, user_id: int) -> Status[Any]:
+def remove_member(request: HttpRequest, project_id: RowId, user_id: RowId) -> Status[Any]:
     services.member_remove(user=request.user, project_id=project_id, member_user_id=user_id)
     return Status(204, None)
 
@@ -422,14 +442,14 @@ def remove_member(request: HttpRequest, project_id: int, user_id: int) -> Status
 
 
 @api.get("/projects/{project_id}/stems", response={200: list[StemOut], **ERRORS}, tags=["stems"])
-def list_stems(request: HttpRequest, project_id: int) -> list[dict[str, Any]]:
+def list_stems(request: HttpRequest, project_id: RowId) -> list[dict[str, Any]]:
     member_of(request, project_id)
     return [services.stem_payload(s) for s in selectors.project_stems(project_id=project_id)]
 
 
 @api.post("/projects/{project_id}/stems", response={201: StemOut, **ERRORS}, tags=["stems"])
 def upload_stem(
-    request: HttpRequest, project_id: int, file: File[UploadedFile | None] = None
+    request: HttpRequest, project_id: RowId, file: File[UploadedFile | None] = None
 ) -> Status[Any]:
     """Upload one audio file (multipart field ``file``): WAV, FLAC, AIFF, OGG Vorbis or MP3."""
     member_of(request, project_id, Role.EDITOR)
@@ -451,7 +471,7 @@ def upload_stem(
 
 # Registered before the /stems/{stem_id} routes: that pattern would also match "order".
 @api.put("/projects/{project_id}/stems/order", response={200: OrderIn, **ERRORS}, tags=["stems"])
-def order_stems(request: HttpRequest, project_id: int, body: OrderIn) -> dict[str, Any]:
+def order_stems(request: HttpRequest, project_id: RowId, body: OrderIn) -> dict[str, Any]:
     order = services.stem_reorder(user=request.user, project_id=project_id, order=body.order)
     return {"order": order}
 
@@ -459,7 +479,7 @@ def order_stems(request: HttpRequest, project_id: int, body: OrderIn) -> dict[st
 @api.get(
     "/projects/{project_id}/stems/{stem_id}", response={200: StemOut, **ERRORS}, tags=["stems"]
 )
-def get_stem(request: HttpRequest, project_id: int, stem_id: int) -> dict[str, Any]:
+def get_stem(request: HttpRequest, project_id: RowId, stem_id: RowId) -> dict[str, Any]:
     stem = services.stem_get(user=request.user, project_id=project_id, stem_id=stem_id)
     return services.stem_payload(stem)
 
@@ -468,7 +488,7 @@ def get_stem(request: HttpRequest, project_id: int, stem_id: int) -> dict[str, A
     "/projects/{project_id}/stems/{stem_id}", response={200: StemOut, **ERRORS}, tags=["stems"]
 )
 def rename_stem(
-    request: HttpRequest, project_id: int, stem_id: int, body: StemPatch
+    request: HttpRequest, project_id: RowId, stem_id: RowId, body: StemPatch
 ) -> dict[str, Any]:
     stem = services.stem_rename(
         user=request.user, project_id=project_id, stem_id=stem_id, name=body.name
@@ -479,7 +499,7 @@ def rename_stem(
 @api.delete(
     "/projects/{project_id}/stems/{stem_id}", response={204: None, **ERRORS}, tags=["stems"]
 )
-def delete_stem(request: HttpRequest, project_id: int, stem_id: int) -> Status[Any]:
+def delete_stem(request: HttpRequest, project_id: RowId, stem_id: RowId) -> Status[Any]:
     services.stem_delete(user=request.user, project_id=project_id, stem_id=stem_id)
     return Status(204, None)
 
@@ -489,7 +509,7 @@ def delete_stem(request: HttpRequest, project_id: int, stem_id: int) -> Status[A
     response={200: None, **ERRORS},
     tags=["stems"],
 )
-def download_stem(request: HttpRequest, project_id: int, stem_id: int) -> HttpResponse:
+def download_stem(request: HttpRequest, project_id: RowId, stem_id: RowId) -> HttpResponse:
     """The original file, byte for byte, under its original name."""
     stem = services.stem_get(user=request.user, project_id=project_id, stem_id=stem_id)
     return stem_file_response(request, stem)
@@ -522,7 +542,7 @@ class AnalysisDetailOut(Schema):
     response={200: list[AnalysisOut], **ERRORS},
     tags=["analyses"],
 )
-def list_analyses(request: HttpRequest, project_id: int) -> list[dict[str, Any]]:
+def list_analyses(request: HttpRequest, project_id: RowId) -> list[dict[str, Any]]:
     """Every stem's analysis and the mix's: status, progress and headline figures."""
     member_of(request, project_id)
     rows = selectors.project_analyses(project_id=project_id)
@@ -534,7 +554,7 @@ def list_analyses(request: HttpRequest, project_id: int) -> list[dict[str, Any]]
     response={200: AnalysisDetailOut, **ERRORS},
     tags=["analyses"],
 )
-def get_analysis(request: HttpRequest, project_id: int, analysis_id: int) -> dict[str, Any]:
+def get_analysis(request: HttpRequest, project_id: RowId, analysis_id: RowId) -> dict[str, Any]:
     """One analysis with its whole report (loudness, rhythm, key, spectrum, stereo, ...)."""
     analysis = services.analysis_get(
         user=request.user, project_id=project_id, analysis_id=analysis_id
@@ -552,7 +572,7 @@ def get_analysis(request: HttpRequest, project_id: int, analysis_id: int) -> dic
 @api.get(
     "/projects/{project_id}/comments", response={200: list[CommentOut], **ERRORS}, tags=["comments"]
 )
-def list_comments(request: HttpRequest, project_id: int) -> list[dict[str, Any]]:
+def list_comments(request: HttpRequest, project_id: RowId) -> list[dict[str, Any]]:
     member_of(request, project_id)
     return [services.comment_payload(c) for c in selectors.project_comments(project_id=project_id)]
 
@@ -560,7 +580,7 @@ def list_comments(request: HttpRequest, project_id: int) -> list[dict[str, Any]]
 @api.post(
     "/projects/{project_id}/comments", response={201: CommentOut, **ERRORS}, tags=["comments"]
 )
-def post_comment(request: HttpRequest, project_id: int, body: CommentIn) -> Status[Any]:
+def post_comment(request: HttpRequest, project_id: RowId, body: CommentIn) -> Status[Any]:
     comment = services.comment_post(
         user=request.user,
         project_id=project_id,
@@ -584,7 +604,7 @@ def post_comment(request: HttpRequest, project_id: int, body: CommentIn) -> Stat
     response={200: list[SuggestionOut], **ERRORS},
     tags=["suggestions"],
 )
-def list_suggestions(request: HttpRequest, project_id: int) -> list[dict[str, Any]]:
+def list_suggestions(request: HttpRequest, project_id: RowId) -> list[dict[str, Any]]:
     """The engine's mixing suggestions (all labelled author "engine"), with their measured
     effect, what people decided, and their discussion."""
     member_of(request, project_id)
@@ -598,7 +618,7 @@ def list_suggestions(request: HttpRequest, project_id: int) -> list[dict[str, An
     tags=["suggestions"],
 )
 def decide_suggestion(
-    request: HttpRequest, project_id: int, suggestion_id: int, body: DecisionIn
+    request: HttpRequest, project_id: RowId, suggestion_id: RowId, body: DecisionIn
 ) -> dict[str, Any]:
     """Accept (the move joins the mix settings at ``amount`` percent) or reject; editors."""
     suggestion = suggestions.suggestion_decide(
@@ -617,7 +637,7 @@ def decide_suggestion(
     tags=["suggestions"],
 )
 def preview_suggestion(
-    request: HttpRequest, project_id: int, suggestion_id: int, body: AmountIn
+    request: HttpRequest, project_id: RowId, suggestion_id: RowId, body: AmountIn
 ) -> Status[Any]:
     """Ask for a loudness-matched preview at ``amount`` percent; a suggestion.preview event
     says when it is ready."""
@@ -628,7 +648,7 @@ def preview_suggestion(
 
 
 @api.get("/projects/{project_id}/mix", response={200: MixOut, **ERRORS}, tags=["mix"])
-def get_mix(request: HttpRequest, project_id: int) -> dict[str, Any]:
+def get_mix(request: HttpRequest, project_id: RowId) -> dict[str, Any]:
     """The project's mix settings: per stem and for the bus."""
     return suggestions.mix_payload(member_of(request, project_id).project)
 
@@ -637,7 +657,7 @@ def get_mix(request: HttpRequest, project_id: int) -> dict[str, Any]:
     "/projects/{project_id}/mix/stems/{stem_id}", response={200: MixOut, **ERRORS}, tags=["mix"]
 )
 def set_stem_mix(
-    request: HttpRequest, project_id: int, stem_id: int, body: SettingsIn
+    request: HttpRequest, project_id: RowId, stem_id: RowId, body: SettingsIn
 ) -> dict[str, Any]:
     """Replace one stem's settings (gain_db, pan, mute, width, mono_below_hz, highpass_hz,
     eq, compressor, gate); editors."""
@@ -648,14 +668,14 @@ def set_stem_mix(
 
 
 @api.put("/projects/{project_id}/mix/bus", response={200: MixOut, **ERRORS}, tags=["mix"])
-def set_bus_mix(request: HttpRequest, project_id: int, body: SettingsIn) -> dict[str, Any]:
+def set_bus_mix(request: HttpRequest, project_id: RowId, body: SettingsIn) -> dict[str, Any]:
     """Replace the bus settings (gain_db, ceiling_dbtp, release_ms, target); editors."""
     change = suggestions.mix_update(user=request.user, project_id=project_id, settings=body)
     return suggestions.mix_payload(change.project)
 
 
 @api.post("/projects/{project_id}/mix/undo", response={200: MixOut, **ERRORS}, tags=["mix"])
-def undo_mix(request: HttpRequest, project_id: int) -> dict[str, Any]:
+def undo_mix(request: HttpRequest, project_id: RowId) -> dict[str, Any]:
     """Undo the newest change of the mix settings; editors."""
     change = suggestions.mix_undo(user=request.user, project_id=project_id)
     return suggestions.mix_payload(change.project)
@@ -663,10 +683,10 @@ def undo_mix(request: HttpRequest, project_id: int) -> dict[str, Any]:
 
 @api.get("/projects/{project_id}/events", response={200: list[EventOut], **ERRORS}, tags=["events"])
 def list_events(
-    request: HttpRequest, project_id: int, after: int = 0, limit: int = 500
+    request: HttpRequest, project_id: RowId, after: int = 0, limit: int = 500
 ) -> list[dict[str, Any]]:
     """The project's event log after sequence number ``after``, oldest first."""
-    if after < 0 or not 1 <= limit <= 1000:
+    if not 0 <= after <= MAX_ROW_ID or not 1 <= limit <= 1000:
         raise Invalid("after must be 0 or more and limit between 1 and 1000.")
     rows = selectors.event_feed(
         user=request.user, project_id=project_id, after_seq=after, limit=limit
@@ -680,7 +700,7 @@ def list_events(
 @api.get(
     "/projects/{project_id}/versions", response={200: list[VersionOut], **ERRORS}, tags=["versions"]
 )
-def list_versions(request: HttpRequest, project_id: int) -> list[dict[str, Any]]:
+def list_versions(request: HttpRequest, project_id: RowId) -> list[dict[str, Any]]:
     """Every rendered (or rendering) version of the project's mix, oldest first."""
     member_of(request, project_id)
     rows = selectors.project_versions(project_id=project_id)
@@ -690,7 +710,7 @@ def list_versions(request: HttpRequest, project_id: int) -> list[dict[str, Any]]
 @api.post(
     "/projects/{project_id}/versions", response={201: VersionOut, **ERRORS}, tags=["versions"]
 )
-def create_version(request: HttpRequest, project_id: int, body: VersionIn) -> Status[Any]:
+def create_version(request: HttpRequest, project_id: RowId, body: VersionIn) -> Status[Any]:
     """Snapshot the mix as the next version and queue its render (editors); formats from
     wav, flac and mp3 (all three by default). version.* events follow its progress."""
     version = versions.version_create(
@@ -708,7 +728,7 @@ def create_version(request: HttpRequest, project_id: int, body: VersionIn) -> St
     response={200: dict[str, Any], **ERRORS},
     tags=["versions"],
 )
-def version_manifest(request: HttpRequest, project_id: int, version_id: int) -> dict[str, Any]:
+def version_manifest(request: HttpRequest, project_id: RowId, version_id: RowId) -> dict[str, Any]:
     """What made the version: stems by SHA-256, settings, and where each came from."""
     return versions.version_get(
         user=request.user, project_id=project_id, version_id=version_id
@@ -720,7 +740,7 @@ def version_manifest(request: HttpRequest, project_id: int, version_id: int) -> 
     response={200: None, **ERRORS},
     tags=["versions"],
 )
-def download_version(request: HttpRequest, project_id: int, version_id: int, fmt: str) -> Any:
+def download_version(request: HttpRequest, project_id: RowId, version_id: RowId, fmt: str) -> Any:
     """The rendered file in one format (wav, flac or mp3)."""
     version = versions.version_get(user=request.user, project_id=project_id, version_id=version_id)
     return version_file_response(request, version, fmt, download=True)
@@ -730,7 +750,7 @@ def download_version(request: HttpRequest, project_id: int, version_id: int, fmt
 
 
 @api.get("/projects/{project_id}/ideas", response={200: list[IdeaOut], **ERRORS}, tags=["ideas"])
-def list_ideas(request: HttpRequest, project_id: int) -> list[dict[str, Any]]:
+def list_ideas(request: HttpRequest, project_id: RowId) -> list[dict[str, Any]]:
     """The arrangement ideas the engine wrote on request (all labelled author "engine",
     AI-generated), with what people decided and their discussion."""
     member_of(request, project_id)
@@ -738,7 +758,7 @@ def list_ideas(request: HttpRequest, project_id: int) -> list[dict[str, Any]]:
 
 
 @api.post("/projects/{project_id}/ideas", response={202: IdeaOut, **ERRORS}, tags=["ideas"])
-def request_idea(request: HttpRequest, project_id: int, body: IdeaIn) -> Status[Any]:
+def request_idea(request: HttpRequest, project_id: RowId, body: IdeaIn) -> Status[Any]:
     """Ask for an idea: ``kind`` is chords, reharmonise, drums, bass, melody or moves;
     ``section`` the index of one of the mix's sections (null: a new one); an idea.done
     event says when it is written and rendered. The same seed gives the same idea."""
@@ -758,7 +778,7 @@ def request_idea(request: HttpRequest, project_id: int, body: IdeaIn) -> Status[
     response={202: IdeaOut, **ERRORS},
     tags=["ideas"],
 )
-def vary_idea(request: HttpRequest, project_id: int, idea_id: int, body: SeedIn) -> Status[Any]:
+def vary_idea(request: HttpRequest, project_id: RowId, idea_id: RowId, body: SeedIn) -> Status[Any]:
     """The same request again with another seed (or the seed given)."""
     idea = ideas.idea_regenerate(
         user=request.user, project_id=project_id, idea_id=idea_id, seed=body.seed
@@ -772,7 +792,7 @@ def vary_idea(request: HttpRequest, project_id: int, idea_id: int, body: SeedIn)
     tags=["ideas"],
 )
 def decide_idea(
-    request: HttpRequest, project_id: int, idea_id: int, body: IdeaDecisionIn
+    request: HttpRequest, project_id: RowId, idea_id: RowId, body: IdeaDecisionIn
 ) -> dict[str, Any]:
     """Keep or discard a written idea; editors."""
     idea = ideas.idea_decide(
@@ -784,7 +804,7 @@ def decide_idea(
 @api.get(
     "/projects/{project_id}/ideas/{idea_id}/midi", response={200: None, **ERRORS}, tags=["ideas"]
 )
-def idea_midi(request: HttpRequest, project_id: int, idea_id: int) -> Any:
+def idea_midi(request: HttpRequest, project_id: RowId, idea_id: RowId) -> Any:
     """The idea as a Standard MIDI File (type 1, 480 ticks per beat) at the song's tempo."""
     idea = ideas.idea_get(user=request.user, project_id=project_id, idea_id=idea_id)
     return idea_midi_response(idea)

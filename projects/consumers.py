@@ -223,7 +223,8 @@ class ProjectConsumer(JsonDoor):
         event = message["event"]
         if self.cursor is None or event["seq"] <= self.cursor:
             return  # not resumed yet (the replay will bring it), or already sent
-        self.ahead[event["seq"]] = event
+        # The frame comes encoded once for every browser (events.broadcast).
+        self.ahead[event["seq"]] = (event, message.get("frame"))
         await self.deliver_ahead()
         if self.ahead and self.gap_check is None:
             self.gap_check = asyncio.get_running_loop().call_later(
@@ -233,8 +234,8 @@ class ProjectConsumer(JsonDoor):
     async def deliver_ahead(self) -> None:
         """Send the events held back that now follow the cursor without a gap."""
         while self.cursor is not None and self.cursor + 1 in self.ahead:
-            event = self.ahead.pop(self.cursor + 1)
-            await self.deliver(event)
+            event, frame = self.ahead.pop(self.cursor + 1)
+            await self.deliver(event, frame=frame)
             if self.removes_me(event):
                 await self.close(code=CLOSE_FORBIDDEN)
         for seq in [s for s in self.ahead if self.cursor is not None and s <= self.cursor]:
@@ -244,7 +245,7 @@ class ProjectConsumer(JsonDoor):
         """The events before a held one did not come live: read them from the log."""
         self.gap_check = None
         if self.ahead:
-            removed = any(self.removes_me(event) for event in self.ahead.values())
+            removed = any(self.removes_me(event) for event, _ in self.ahead.values())
             await self.catch_up(max(self.ahead))
             await self.deliver_ahead()
             if removed:
@@ -278,11 +279,11 @@ class ProjectConsumer(JsonDoor):
         rows = events.events_after(project_id=self.project_id, after_seq=cursor, limit=REPLAY_BATCH)
         return [events.serialize(row) for row in rows]
 
-    async def deliver(self, event: dict[str, Any]) -> None:
+    async def deliver(self, event: dict[str, Any], *, frame: str | None = None) -> None:
         """Send one event, unless it was sent already (a replay and live delivery cross)."""
         if self.cursor is not None and event["seq"] <= self.cursor:
             return
-        await self.send_json({"type": "event", "event": event})
+        await self.send(text_data=frame or events.event_frame(event))
         self.cursor = event["seq"]
 
     # --- Presence (ephemeral, never logged) -----------------------------------------

@@ -10,6 +10,7 @@ broadcast is only ever a notification about a row that already exists.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 
@@ -257,10 +258,17 @@ def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
         return False
 
 
+def event_frame(event: dict[str, Any]) -> str:
+    """The socket frame that carries an event, as JSON text."""
+    return json.dumps({"type": "event", "event": event})
+
+
 def broadcast(project_id: int, message: dict[str, Any]) -> None:
-    """Send an event to the project's group; a failure here loses nothing (the log has it)."""
+    """Send an event to the project's group, with its frame encoded once for every browser;
+    a failure here loses nothing (the log has it)."""
     try:
-        _group_send(project_id, {"type": "project.event", "event": message})
+        frame = event_frame(message)
+        _group_send(project_id, {"type": "project.event", "event": message, "frame": frame})
     except Exception:  # the row is committed; reconnecting browsers replay it
         log.exception("broadcast of event %s in project %s failed", message["seq"], project_id)
 

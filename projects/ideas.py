@@ -27,7 +27,7 @@ from studio.processing.midi import to_midi
 from . import events, jobrows, services
 from .errors import Conflict, Invalid, NotFound
 from .models import MIX_TARGET, Analysis, Idea, IdeaDecision, JobStatus, Project, Role
-from .services import comment_payload, jobs_wake, membership_require
+from .services import comment_payload, fits_id, jobs_wake, membership_require
 
 SEED_MAX = 2**31 - 1
 KIND_NAMES = {
@@ -228,7 +228,7 @@ def idea_regenerate(
 
 
 def _idea_in(project_id: int, idea_id: Any, *, lock: bool = False) -> Idea:
-    if isinstance(idea_id, bool) or not isinstance(idea_id, int):
+    if not fits_id(idea_id):
         raise Invalid("idea must be an idea's id.", code="invalid_idea")
     rows = _rows().select_for_update(of=("self",)) if lock else _rows()
     idea = rows.filter(pk=idea_id, project_id=project_id).first()

@@ -17,7 +17,7 @@ from django.utils import timezone
 from . import events
 from .errors import Conflict, Invalid, NotFound
 from .models import JobStatus, ListeningSession, MixVersion, Role
-from .services import membership_require
+from .services import fits_id, membership_require
 
 ACTIONS = ("play", "pause", "seek")
 
@@ -64,7 +64,7 @@ def listening_start(
     """Start listening together to a rendered version (anyone in the project); a session
     already going ends."""
     membership_require(user=user, project_id=project_id, role=Role.VIEWER)
-    if not isinstance(version_id, int) or isinstance(version_id, bool):
+    if not fits_id(version_id):
         raise Invalid("version_id must be a version's id.", code="invalid_version")
     version = MixVersion.objects.filter(
         pk=version_id, project_id=project_id, status=JobStatus.DONE

@@ -32,7 +32,7 @@ from .models import (
     ShareLink,
     ShareListen,
 )
-from .services import clean_name, membership_require
+from .services import clean_name, fits_id, membership_require
 
 TOKEN_BYTES = 24  # 192 bits of randomness
 PASSWORD_MAX = 200
@@ -100,7 +100,7 @@ def decision_payload(decision: ClientDecision) -> dict[str, Any]:
 def _versions_of(project_id: int, version_ids: Any) -> list[MixVersion]:
     if not isinstance(version_ids, list) or not version_ids:
         raise Invalid("Choose at least one version to share.", code="no_versions")
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in version_ids):
+    if not all(fits_id(v) for v in version_ids):
         raise Invalid("versions must be a list of version ids.", code="bad_versions")
     rows = list(MixVersion.objects.filter(project_id=project_id, pk__in=version_ids))
     if len(rows) != len(set(version_ids)):
@@ -167,7 +167,7 @@ def _record_share(share: ShareLink, type: str, user: Any) -> None:
 
 
 def _share_in(project_id: int, share_id: Any) -> ShareLink:
-    if not isinstance(share_id, int) or isinstance(share_id, bool):
+    if not fits_id(share_id):
         raise Invalid("share must be a share link's id.", code="invalid_share")
     share = ShareLink.objects.select_related("project", "created_by").filter(
         pk=share_id, project_id=project_id
@@ -216,7 +216,7 @@ def team_reply(
 ) -> ClientComment:
     """Answer a client's comment (commenters and up); the client sees the answer."""
     membership_require(user=user, project_id=project_id, role=Role.COMMENTER)
-    if not isinstance(comment_id, int) or isinstance(comment_id, bool):
+    if not fits_id(comment_id):
         raise Invalid("comment must be a comment's id.", code="invalid_comment")
     parent = (
         ClientComment.objects.select_related("share__project", "version")
@@ -297,7 +297,7 @@ def share_require(token: Any, session: Any) -> ShareLink:
 
 def client_version(share: ShareLink, version_id: Any) -> MixVersion:
     """One of the link's versions; any other version is as if it did not exist."""
-    if not isinstance(version_id, int) or isinstance(version_id, bool):
+    if not fits_id(version_id):
         raise Invalid("version must be a version's id.", code="invalid_version")
     version = share.versions.filter(pk=version_id, status=JobStatus.DONE).first()
     if version is None:
@@ -381,7 +381,7 @@ def client_comment(
     version = client_version(share, version_id)
     parent = None
     if parent_id is not None:
-        if not isinstance(parent_id, int) or isinstance(parent_id, bool):
+        if not fits_id(parent_id):
             raise Invalid("parent must be a comment's id.", code="invalid_comment")
         parent = ClientComment.objects.filter(pk=parent_id, share=share, version=version).first()
         if parent is None:

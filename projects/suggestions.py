@@ -40,6 +40,7 @@ from .models import (
 from .services import (
     comment_payload,
     delete_files,
+    fits_id,
     jobs_wake,
     membership_require,
     preview_file_names,
@@ -294,7 +295,7 @@ def suggest_requeue(project: Project, *, stem_ids: list[int] | None = None) -> N
 
 
 def _suggestion_in(project_id: int, suggestion_id: Any, *, lock: bool = False) -> Suggestion:
-    if not isinstance(suggestion_id, int) or isinstance(suggestion_id, bool):
+    if not fits_id(suggestion_id):
         raise Invalid("suggestion must be a suggestion's id.", code="invalid_suggestion")
     rows = Suggestion.objects.select_related("project", "decided_by")
     if lock:
@@ -436,7 +437,7 @@ def mix_update(
 
 
 def _stem_of(project_id: int, stem_id: Any) -> Stem:
-    if not isinstance(stem_id, int) or isinstance(stem_id, bool):
+    if not fits_id(stem_id):
         raise Invalid("stem_id must be a stem's id.", code="invalid_stem")
     stem = Stem.objects.filter(pk=stem_id, project_id=project_id).first()
     if stem is None:

@@ -22,7 +22,7 @@ from . import events, jobrows
 from .errors import Conflict, Invalid, NotFound
 from .ideas import ideas_kept
 from .models import JobStatus, MixChange, MixVersion, Project, Role, Stem, Suggestion
-from .services import clean_name, jobs_wake, membership_require
+from .services import clean_name, fits_id, jobs_wake, membership_require
 
 NOTES_MAX = 4000
 DEFAULT_FORMATS = ("wav", "flac", "mp3")
@@ -206,7 +206,7 @@ def version_get(*, user: AbstractBaseUser, project_id: int, version_id: Any) -> 
 
 
 def _version_in(project_id: int, version_id: Any) -> MixVersion:
-    if not isinstance(version_id, int) or isinstance(version_id, bool):
+    if not fits_id(version_id):
         raise Invalid("version must be a version's id.", code="invalid_version")
     version = (
         MixVersion.objects.select_related("project", "created_by")
