@@ -113,6 +113,17 @@ def clean_name(value: Any, *, what: str, max_length: int = NAME_MAX) -> str:
     return name
 
 
+def clean_text(value: Any, *, what: str, max_length: int, required: bool = True) -> str:
+    """Free text (a comment, notes), trimmed, or Invalid saying what is wrong with it."""
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise Invalid(f"Write the {what} before posting.", code=f"empty_{what}")
+    if len(value) > max_length:
+        raise Invalid(f"Keep the {what} to {max_length} characters.", code=f"{what}_too_long")
+    if "\x00" in value:  # no database keeps it in text, and no person types it
+        raise Invalid(f"The {what} contains a NUL character; remove it.", code=f"bad_{what}")
+    return value.strip()
+
+
 # --- Projects ------------------------------------------------------------------------
 
 
@@ -557,10 +568,7 @@ def comment_post(
     or to the thread of a suggestion (``suggestion_id``) or an idea (``idea_id``),
     optionally as a reply to one of its comments (``parent_id``)."""
     membership_require(user=user, project_id=project_id, role=Role.COMMENTER)
-    if not isinstance(body, str) or not body.strip():
-        raise Invalid("Write something before posting.", code="empty_comment")
-    if len(body) > COMMENT_MAX:
-        raise Invalid(f"Keep a comment to {COMMENT_MAX} characters.", code="comment_too_long")
+    body = clean_text(body, what="comment", max_length=COMMENT_MAX)
     stem_id = _id_or_none(stem_id, what="stem")
     stem = _stem_in(project_id, stem_id) if stem_id is not None else None
     at_s, end_s = _time(at_s, "at_s"), _time(end_s, "end_s")

@@ -32,7 +32,7 @@ from .models import (
     ShareLink,
     ShareListen,
 )
-from .services import clean_name, fits_id, membership_require
+from .services import clean_name, clean_text, fits_id, membership_require
 
 TOKEN_BYTES = 24  # 192 bits of randomness
 PASSWORD_MAX = 200
@@ -343,10 +343,7 @@ def _comment(
     client_name: str,
     span: tuple[float | None, float | None],
 ) -> ClientComment:
-    if not isinstance(body, str) or not body.strip():
-        raise Invalid("Write something before posting.", code="empty_comment")
-    if len(body) > COMMENT_MAX:
-        raise Invalid(f"Keep a comment to {COMMENT_MAX} characters.", code="comment_too_long")
+    body = clean_text(body, what="comment", max_length=COMMENT_MAX)
     with transaction.atomic():
         comment = ClientComment.objects.create(
             share=share,
@@ -400,8 +397,7 @@ def client_decide(
     version = client_version(share, version_id)
     if decision not in (ClientDecision.APPROVE, ClientDecision.CHANGES):
         raise Invalid("decision must be approve or changes.", code="invalid_decision")
-    if not isinstance(note, str) or len(note) > COMMENT_MAX:
-        raise Invalid(f"Keep the note to {COMMENT_MAX} characters.", code="bad_note")
+    note = clean_text(note, what="note", max_length=COMMENT_MAX, required=False)
     with transaction.atomic():
         row = ClientDecision.objects.create(
             share=share, version=version, client_name=name, decision=decision, note=note.strip()

@@ -22,7 +22,7 @@ from . import events, jobrows
 from .errors import Conflict, Invalid, NotFound
 from .ideas import ideas_kept
 from .models import JobStatus, MixChange, MixVersion, Project, Role, Stem, Suggestion
-from .services import clean_name, fits_id, jobs_wake, membership_require
+from .services import clean_name, clean_text, fits_id, jobs_wake, membership_require
 
 NOTES_MAX = 4000
 DEFAULT_FORMATS = ("wav", "flac", "mp3")
@@ -177,8 +177,7 @@ def version_create(
     """Snapshot the mix as the next numbered version and queue its render (editors)."""
     membership_require(user=user, project_id=project_id, role=Role.EDITOR)
     name = clean_name(name, what="version name", max_length=120)
-    if not isinstance(notes, str) or len(notes) > NOTES_MAX:
-        raise Invalid(f"Notes are text of at most {NOTES_MAX} characters.", code="bad_notes")
+    notes = clean_text(notes, what="notes", max_length=NOTES_MAX, required=False)
     chosen = _formats(formats)
     with transaction.atomic():
         project = Project.objects.select_for_update().get(pk=project_id)

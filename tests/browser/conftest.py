@@ -201,7 +201,9 @@ def wait_until_serving(server: DaphneServer) -> None:
     )
 
 
-@pytest.fixture(scope="session")
+# Package-scoped: the server's job threads share the test database, so it must be gone
+# before other packages' tests queue jobs it would take (tests/projects, tests/scale).
+@pytest.fixture(scope="package")
 def daphne_server(
     chromium: Path, django_db_setup: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DaphneServer]:

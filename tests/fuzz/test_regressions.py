@@ -110,3 +110,11 @@ async def test_a_deeply_nested_socket_message_gets_an_error_frame(project, alice
         assert answer["type"] == "error" and answer["code"] == "bad_message"
         await ws.send_json_to({"type": "ping", "id": 2})
         assert await answer_to(ws) == {"type": "pong", "ref": 2}
+
+
+def test_text_with_a_nul_character_is_refused_before_the_database(project, alice):
+    from projects.errors import Invalid
+
+    with pytest.raises(Invalid) as refused:
+        services.comment_post(user=alice, project_id=project.pk, body="a\x00b")
+    assert "NUL" in refused.value.message
