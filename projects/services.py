@@ -116,7 +116,7 @@ def clean_name(value: Any, *, what: str, max_length: int = NAME_MAX) -> str:
 def clean_text(value: Any, *, what: str, max_length: int, required: bool = True) -> str:
     """Free text (a comment, notes), trimmed, or Invalid saying what is wrong with it."""
     if not isinstance(value, str) or (required and not value.strip()):
-        raise Invalid(f"Write the {what} before posting.", code=f"empty_{what}")
+        raise Invalid("Write something before posting.", code=f"empty_{what}")
     if len(value) > max_length:
         raise Invalid(f"Keep the {what} to {max_length} characters.", code=f"{what}_too_long")
     if "\x00" in value:  # no database keeps it in text, and no person types it
