@@ -4,6 +4,7 @@ and what a worker process does with it. See ``studio/celery.py``."""
 from __future__ import annotations
 
 import logging
+import threading
 
 from celery import shared_task
 
@@ -14,10 +15,17 @@ from . import jobs, workers
 log = logging.getLogger(__name__)
 
 
+_working = threading.Event()  # set while this worker process runs jobs
+
+
 @shared_task(name="studio.work", ignore_result=True)
 def work() -> int:
     """Run queued jobs in this worker process until none is left; returns how many ran."""
-    return jobs.run_until_idle(worker=f"{workers.process_name()}/0")
+    _working.set()
+    try:
+        return jobs.run_until_idle(worker=f"{workers.process_name()}/0")
+    finally:
+        _working.clear()
 
 
 def wake() -> None:
@@ -35,6 +43,7 @@ def worker_ready() -> None:
 
 def wake_if_waiting() -> None:
     """A job can wait with no message for it (the broker lost it, or it was queued again
-    by recovery elsewhere): send one."""
-    if jobs.anything_queued():
+    by recovery elsewhere): an idle worker sends one. A busy one does not, or a long render
+    would pile a message per beat onto the queue."""
+    if not _working.is_set() and jobs.anything_queued():
         wake()
