@@ -14,6 +14,7 @@ import asyncio
 import json
 import logging
 import time
+from functools import cached_property
 from typing import Any
 
 from channels.consumer import get_handler_name
@@ -22,15 +23,15 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db import DatabaseError, close_old_connections
 
 from studio.failures import UNAVAILABLE, database_unavailable
+from studio.wire import Frame, Wire, wire_for
 
-from . import events, listening, presence, services
+from . import events, listening, presence, relay, services
 from .errors import NotFound, ServiceError
 from .models import Role
 
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 16 * 1024
-GAP_WAIT_S = 0.25  # how long a live event waits for the ones before it
 REPLAY_BATCH = 500
 CLOSE_FORBIDDEN = 4403
 
@@ -96,8 +97,17 @@ class JsonDoor(AsyncWebsocketConsumer):
             return None
         return after
 
+    @cached_property
+    def wire(self) -> Wire:
+        """Every frame to the browser goes this one way, so frames leave in order."""
+        return wire_for(self.scope, self.base_send)
+
     async def send_json(self, content: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(content))
+        self.wire.write(Frame(json.dumps(content)))
+
+    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        await self.wire.flush()
+        await super().close(code=code, reason=reason)
 
     async def error(self, code: str, message: str, ref: Any = None) -> None:
         await self.send_json({"type": "error", "code": code, "message": message, "ref": ref})
@@ -107,8 +117,8 @@ class ProjectConsumer(JsonDoor):
     async def connect(self) -> None:
         self.user = self.scope.get("user")
         self.cursor: int | None = None  # the newest seq this browser has been sent
-        self.ahead: dict[int, dict[str, Any]] = {}  # live events waiting for earlier ones
-        self.gap_check: asyncio.TimerHandle | None = None
+        self.catching_up = False
+        self.room: relay.Room | None = None
         self.heartbeat: asyncio.Task[None] | None = None
         try:
             self.project_id = int(self.scope["url_route"]["kwargs"]["project_id"])
@@ -120,7 +130,7 @@ class ProjectConsumer(JsonDoor):
             return
         events.remember_server_loop(asyncio.get_running_loop())
         self.group = events.group_name(self.project_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.joined_seq = membership.project.last_seq
         await self.accept()
         await self.send_json(
             {
@@ -128,11 +138,13 @@ class ProjectConsumer(JsonDoor):
                 "user": self.person(),
                 "role": membership.role,
                 "project": self.project_id,
-                "last_seq": membership.project.last_seq,
+                "last_seq": self.joined_seq,
                 "session": await database_sync_to_async(self.active_session)(),
                 "server_ms": int(time.time() * 1000),
             }
         )
+        # Joined before any resume is read: the replay then meets the live events.
+        self.room = await relay.join(self, self.project_id, self.joined_seq)
         await self.arrive()
         self.heartbeat = asyncio.create_task(self.beat())
 
@@ -142,16 +154,14 @@ class ProjectConsumer(JsonDoor):
     async def disconnect(self, code: int) -> None:
         if self.heartbeat:
             self.heartbeat.cancel()
-        if getattr(self, "gap_check", None):
-            self.gap_check.cancel()
+        if getattr(self, "room", None):
+            await relay.leave(self, self.room)
         if hasattr(self, "group"):
-            try:  # a goodbye lost with the channel layer is cleared by the roster's expiry
-                await presence.roster().remove(self.project_id, self.channel_name)
-                await self.channel_layer.group_send(
-                    self.group, {"type": "presence.leave", "conn": self.channel_name}
-                )
-            finally:
-                await self.channel_layer.group_discard(self.group, self.channel_name)
+            # a goodbye lost with the channel layer is cleared by the roster's expiry
+            await presence.roster().remove(self.project_id, self.channel_name)
+            await self.channel_layer.group_send(
+                self.group, {"type": "presence.leave", "conn": self.channel_name}
+            )
 
     # --- Client requests ------------------------------------------------------------
 
@@ -163,7 +173,7 @@ class ProjectConsumer(JsonDoor):
             user=self.user, project_id=self.project_id, role=Role.VIEWER
         )
         self.cursor = after
-        await self.catch_up(None)
+        await self.catch_up(from_log=True)
         await self.send_json({"type": "ack", "ref": ref, "seq": self.cursor})
 
     async def request_comment(self, message: dict[str, Any], ref: Any) -> None:
@@ -214,77 +224,65 @@ class ProjectConsumer(JsonDoor):
         "listen.stop": request_listen_stop,
     }
 
-    # --- Events from the group ------------------------------------------------------
+    # --- Events (the room writes live ones to up-to-date sockets itself) -----------
 
-    async def project_event(self, message: dict[str, Any]) -> None:
-        """Send live events in order, once. An event ahead of the next one expected waits a
-        moment for the ones before it (two servers' broadcasts can cross); only a gap that
-        lasts is filled from the log, so a burst costs no query per browser."""
-        event = message["event"]
-        if self.cursor is None or event["seq"] <= self.cursor:
-            return  # not resumed yet (the replay will bring it), or already sent
-        # The frame comes encoded once for every browser (events.broadcast).
-        self.ahead[event["seq"]] = (event, message.get("frame"))
-        await self.deliver_ahead()
-        if self.ahead and self.gap_check is None:
-            self.gap_check = asyncio.get_running_loop().call_later(
-                GAP_WAIT_S, lambda: asyncio.ensure_future(self.fill_gap())
-            )
+    def catch_up_soon(self) -> None:
+        """The room has events this socket missed: fetch them, in the background."""
+        if not self.catching_up:
+            self.catching_up = True
+            asyncio.ensure_future(self.catch_up())
 
-    async def deliver_ahead(self) -> None:
-        """Send the events held back that now follow the cursor without a gap."""
-        while self.cursor is not None and self.cursor + 1 in self.ahead:
-            event, frame = self.ahead.pop(self.cursor + 1)
-            await self.deliver(event, frame=frame)
-            if self.removes_me(event):
-                await self.close(code=CLOSE_FORBIDDEN)
-        for seq in [s for s in self.ahead if self.cursor is not None and s <= self.cursor]:
-            del self.ahead[seq]
+    async def catch_up(self, *, from_log: bool = False) -> None:
+        """Send every event after the cursor: ``from_log`` reads the whole log first (a
+        resume); then the room's recent events, or the log where they do not reach."""
+        self.catching_up = True
+        try:
+            if from_log:
+                await self.replay_log()
+            while self.room is not None and self.cursor < self.room.seq:
+                recent = self.room.after(self.cursor)
+                if recent is None:
+                    if not await self.replay_log():
+                        return  # the log has nothing newer (the room saw it deleted)
+                    continue
+                for _, event, frame in recent:
+                    self.deliver(event, frame)
+        finally:
+            self.catching_up = False
 
-    async def fill_gap(self) -> None:
-        """The events before a held one did not come live: read them from the log."""
-        self.gap_check = None
-        if self.ahead:
-            removed = any(self.removes_me(event) for event, _ in self.ahead.values())
-            await self.catch_up(max(self.ahead))
-            await self.deliver_ahead()
-            if removed:
-                await self.close(code=CLOSE_FORBIDDEN)
-
-    def removes_me(self, event: dict[str, Any]) -> bool:
-        """Whether a live event takes this socket's person out of the project."""
-        member = event["payload"].get("member") or {}
-        return event["type"] == "member.removed" and member.get("user_id") == self.user.pk
-
-    async def project_notice(self, message: dict[str, Any]) -> None:
-        """Ephemeral news (job progress): sent on to live browsers, never replayed."""
-        if self.cursor is not None:
-            await self.send_json({"type": "notice", "notice": message["notice"]})
-
-    async def project_deleted(self, message: dict[str, Any]) -> None:
-        await self.send_json({"type": "project.deleted"})
-        await self.close(code=CLOSE_FORBIDDEN)
-
-    async def catch_up(self, until_seq: int | None) -> None:
-        """Send every logged event after the cursor (up to ``until_seq``), in order."""
+    async def replay_log(self) -> bool:
+        """Send the logged events after the cursor, oldest first; False if there were none."""
+        sent = False
         while True:
             rows = await database_sync_to_async(self.load_after)(self.cursor)
-            rows = [row for row in rows if until_seq is None or row["seq"] <= until_seq]
             for row in rows:
-                await self.deliver(row)
+                self.deliver(row, Frame(events.event_frame(row)))
+            sent = sent or bool(rows)
             if len(rows) < REPLAY_BATCH:
-                return
+                return sent
 
     def load_after(self, cursor: int) -> list[dict[str, Any]]:
         rows = events.events_after(project_id=self.project_id, after_seq=cursor, limit=REPLAY_BATCH)
         return [events.serialize(row) for row in rows]
 
-    async def deliver(self, event: dict[str, Any], *, frame: str | None = None) -> None:
+    def deliver(self, event: dict[str, Any], frame: Frame) -> None:
         """Send one event, unless it was sent already (a replay and live delivery cross)."""
         if self.cursor is not None and event["seq"] <= self.cursor:
             return
-        await self.send(text_data=frame or events.event_frame(event))
+        self.wire.write(frame)
         self.cursor = event["seq"]
+        if self.removed_by(event):
+            self.shut()
+
+    def removed_by(self, event: dict[str, Any]) -> bool:
+        """Whether an event since this socket opened takes its person out of the project."""
+        if event["type"] != "member.removed" or event["seq"] <= self.joined_seq:
+            return False
+        return (event["payload"].get("member") or {}).get("user_id") == self.user.pk
+
+    def shut(self) -> None:
+        """Close this socket as forbidden, after what was written to it."""
+        asyncio.ensure_future(self.close(code=CLOSE_FORBIDDEN))
 
     # --- Presence (ephemeral, never logged) -----------------------------------------
 
@@ -315,11 +313,3 @@ class ProjectConsumer(JsonDoor):
                     await self.send_roster()
             except Exception:  # the roster's Redis is away for a moment: beat again later
                 log.warning("presence beat of %s failed", self.channel_name, exc_info=True)
-
-    async def presence_join(self, message: dict[str, Any]) -> None:
-        await self.send_json(
-            {"type": "presence.join", "conn": message["conn"], "user": message["user"]}
-        )
-
-    async def presence_leave(self, message: dict[str, Any]) -> None:
-        await self.send_json({"type": "presence.leave", "conn": message["conn"]})

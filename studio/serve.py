@@ -8,6 +8,10 @@ Twisted is told not to parse bodies (Daphne never uses ``request.args``), and ea
 body chunk that Daphne queues is parked in a spooled temporary file until the
 application asks for it, so the server's memory stays flat whatever the uploads.
 
+Each websocket application also gets a ``DaphneWire`` (``scope["extensions"]
+["studio.wire"]``): one encoded frame can then be written to many sockets without the
+whole ASGI send path per socket (see ``studio.wire``).
+
 Run it exactly like the ``daphne`` command:
 ``python -m studio.serve -b 127.0.0.1 -p 8000 studio.asgi:application``.
 """
@@ -25,6 +29,8 @@ import daphne.server
 from daphne.cli import CommandLineInterface
 from daphne.http_protocol import HTTPFactory, WebRequest
 from daphne.server import Server
+
+from studio.wire import DaphneWire
 
 SPOOL_IN_MEMORY_BYTES = 256 * 1024
 
@@ -96,6 +102,8 @@ class SpoolingServer(Server):
             return None
         queue = SpooledBodyQueue()
         scope.setdefault("asgi", {"version": "3.0"})
+        if scope["type"] == "websocket":
+            scope.setdefault("extensions", {})["studio.wire"] = DaphneWire(protocol)
         instance = self.application(
             scope=scope, receive=queue.get, send=partial(self.handle_reply, protocol)
         )
