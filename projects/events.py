@@ -10,14 +10,14 @@ broadcast is only ever a notification about a row that already exists.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import logging
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 
 from .models import Event, Project
 
@@ -88,8 +88,7 @@ def record(*, project: Project, type: str, actor: Any, payload: dict[str, Any]) 
         raise ValueError(f"unknown event type {type!r}")
     if set(payload) != EVENT_SHAPES[type]:
         raise ValueError(f"{type} payload needs keys {sorted(EVENT_SHAPES[type])}")
-    Project.objects.filter(pk=project.pk).update(last_seq=F("last_seq") + 1)
-    seq = Project.objects.filter(pk=project.pk).values_list("last_seq", flat=True).get()
+    seq = _next_seq(project.pk)
     event = Event.objects.create(
         project=project, seq=seq, type=type, actor=actor if actor else None, payload=payload
     )
@@ -99,6 +98,19 @@ def record(*, project: Project, type: str, actor: Any, payload: dict[str, Any]) 
     if type in CLIENT_EVENT_TYPES and share_id:
         transaction.on_commit(lambda: broadcast_to_share(share_id, message))
     return event
+
+
+def _next_seq(project_id: int) -> int:
+    """Take the project's next sequence number (one statement: PostgreSQL and SQLite
+    both return the updated value)."""
+    table = connection.ops.quote_name(Project._meta.db_table)
+    column = connection.ops.quote_name("last_seq")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {column} = {column} + 1 WHERE id = %s RETURNING {column}",
+            [project_id],
+        )
+        return cursor.fetchone()[0]
 
 
 def serialize(event: Event) -> dict[str, Any]:
@@ -242,9 +254,16 @@ def _group_send_to(group: str, message: dict[str, Any]) -> None:
     send = layer.group_send(group, message)
     loop = _server_loop
     if loop is not None and loop.is_running() and not _on_loop(loop):
-        asyncio.run_coroutine_threadsafe(send, loop).result(timeout=10)
+        # Not waited for: the database thread goes on to the next request while the
+        # server's loop publishes (the rooms put crossed events back in order).
+        asyncio.run_coroutine_threadsafe(send, loop).add_done_callback(_log_failure)
     else:
         async_to_sync(_await)(send)
+
+
+def _log_failure(sent: concurrent.futures.Future[Any]) -> None:
+    if not sent.cancelled() and sent.exception() is not None:
+        log.error("a broadcast to the channel layer failed", exc_info=sent.exception())
 
 
 async def _await(coroutine: Any) -> Any:

@@ -567,7 +567,7 @@ def comment_post(
     """Add a remark to the project's discussion, optionally on a stem at a time in seconds,
     or to the thread of a suggestion (``suggestion_id``) or an idea (``idea_id``),
     optionally as a reply to one of its comments (``parent_id``)."""
-    membership_require(user=user, project_id=project_id, role=Role.COMMENTER)
+    project = membership_require(user=user, project_id=project_id, role=Role.COMMENTER).project
     body = clean_text(body, what="comment", max_length=COMMENT_MAX)
     stem_id = _id_or_none(stem_id, what="stem")
     stem = _stem_in(project_id, stem_id) if stem_id is not None else None
@@ -583,7 +583,6 @@ def comment_post(
         project_id, suggestion_id, idea_id, _id_or_none(parent_id, what="parent")
     )
     with transaction.atomic():
-        project = Project.objects.get(pk=project_id)
         comment = Comment.objects.create(
             project=project,
             author=user,
