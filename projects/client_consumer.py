@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from channels.db import database_sync_to_async
-
 from . import events, sharing
 from .consumers import REPLAY_BATCH, JsonDoor
+from .dbcall import database_call
 from .errors import ServiceError
 from .models import Event
 
@@ -28,7 +27,7 @@ class ShareConsumer(JsonDoor):
         token = self.scope["url_route"]["kwargs"]["token"]
         session = self.scope.get("session") or {}
         try:
-            share = await database_sync_to_async(sharing.share_require)(token, session)
+            share = await database_call(sharing.share_require)(token, session)
         except ServiceError:
             await self.close(code=CLOSE_GONE)
             return
@@ -66,7 +65,7 @@ class ShareConsumer(JsonDoor):
     async def catch_up(self, until_seq: int | None) -> None:
         """Send this link's events after the cursor (up to ``until_seq``), in order."""
         while True:
-            rows, last = await database_sync_to_async(self.load_after)(self.cursor, until_seq)
+            rows, last = await database_call(self.load_after)(self.cursor, until_seq)
             for row in rows:
                 await self.send_json({"type": "event", "event": row})
             if last == self.cursor:

@@ -18,7 +18,6 @@ from functools import cached_property
 from typing import Any
 
 from channels.consumer import get_handler_name
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db import DatabaseError, close_old_connections
 
@@ -26,6 +25,7 @@ from studio.failures import UNAVAILABLE, database_unavailable
 from studio.wire import Frame, Wire, wire_for
 
 from . import events, listening, presence, relay, services
+from .dbcall import database_call
 from .errors import NotFound, ServiceError
 from .models import Role
 
@@ -82,7 +82,7 @@ class JsonDoor(AsyncWebsocketConsumer):
             if not database_unavailable(error):
                 raise
             log.warning("a socket request met an unavailable database", exc_info=True)
-            await database_sync_to_async(close_old_connections)()
+            await database_call(close_old_connections)()
             await self.error("unavailable", UNAVAILABLE, ref)
         except ServiceError as error:
             await self.error(error.code, error.message, ref)
@@ -103,7 +103,10 @@ class JsonDoor(AsyncWebsocketConsumer):
         return wire_for(self.scope, self.base_send)
 
     async def send_json(self, content: dict[str, Any]) -> None:
+        """Send a message of this socket's own (an answer, hello, roster) at once, after
+        the room's frames that wait for it."""
         self.wire.write(Frame(json.dumps(content)))
+        self.wire.send_now()
 
     async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
         await self.wire.flush()
@@ -122,7 +125,7 @@ class ProjectConsumer(JsonDoor):
         self.heartbeat: asyncio.Task[None] | None = None
         try:
             self.project_id = int(self.scope["url_route"]["kwargs"]["project_id"])
-            membership = await database_sync_to_async(services.membership_require)(
+            membership = await database_call(services.membership_require)(
                 user=self.user, project_id=self.project_id, role=Role.VIEWER
             )
         except (NotFound, ValueError):
@@ -139,7 +142,7 @@ class ProjectConsumer(JsonDoor):
                 "role": membership.role,
                 "project": self.project_id,
                 "last_seq": self.joined_seq,
-                "session": await database_sync_to_async(self.active_session)(),
+                "session": await database_call(self.active_session)(),
                 "server_ms": int(time.time() * 1000),
             }
         )
@@ -169,7 +172,7 @@ class ProjectConsumer(JsonDoor):
         after = await self.resume_point(message, ref)
         if after is None:
             return
-        await database_sync_to_async(services.membership_require)(
+        await database_call(services.membership_require)(
             user=self.user, project_id=self.project_id, role=Role.VIEWER
         )
         self.cursor = after
@@ -177,7 +180,7 @@ class ProjectConsumer(JsonDoor):
         await self.send_json({"type": "ack", "ref": ref, "seq": self.cursor})
 
     async def request_comment(self, message: dict[str, Any], ref: Any) -> None:
-        comment = await database_sync_to_async(services.comment_post)(
+        comment = await database_call(services.comment_post)(
             user=self.user,
             project_id=self.project_id,
             body=message.get("body"),
@@ -195,13 +198,13 @@ class ProjectConsumer(JsonDoor):
         await self.send_json({"type": "pong", "ref": ref})
 
     async def request_listen_start(self, message: dict[str, Any], ref: Any) -> None:
-        await database_sync_to_async(listening.listening_start)(
+        await database_call(listening.listening_start)(
             user=self.user, project_id=self.project_id, version_id=message.get("version_id")
         )
         await self.send_json({"type": "ack", "ref": ref})
 
     async def request_listen_move(self, message: dict[str, Any], ref: Any) -> None:
-        await database_sync_to_async(listening.listening_move)(
+        await database_call(listening.listening_move)(
             user=self.user,
             project_id=self.project_id,
             action=message.get("action"),
@@ -210,9 +213,7 @@ class ProjectConsumer(JsonDoor):
         await self.send_json({"type": "ack", "ref": ref})
 
     async def request_listen_stop(self, message: dict[str, Any], ref: Any) -> None:
-        await database_sync_to_async(listening.listening_stop)(
-            user=self.user, project_id=self.project_id
-        )
+        await database_call(listening.listening_stop)(user=self.user, project_id=self.project_id)
         await self.send_json({"type": "ack", "ref": ref})
 
     requests = {
@@ -254,7 +255,7 @@ class ProjectConsumer(JsonDoor):
         """Send the logged events after the cursor, oldest first; False if there were none."""
         sent = False
         while True:
-            rows = await database_sync_to_async(self.load_after)(self.cursor)
+            rows = await database_call(self.load_after)(self.cursor)
             for row in rows:
                 self.deliver(row, Frame(events.event_frame(row)))
             sent = sent or bool(rows)

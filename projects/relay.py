@@ -22,12 +22,12 @@ from collections import deque
 from itertools import islice
 from typing import Any, Protocol
 
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
 from studio.wire import Frame, Wire
 
 from . import events
+from .dbcall import database_call
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ class Room:
         if not self.ahead:
             return
         try:
-            rows = await database_sync_to_async(self.logged_after)(self.seq)
+            rows = await database_call(self.logged_after)(self.seq)
         except Exception:  # the database is away for a moment: try again
             log.warning("room %s could not read the log", self.project_id, exc_info=True)
             self.wait_for_gap()

@@ -18,6 +18,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from django.conf import settings
+
 TEXT_OPCODE = 0x81  # FIN bit and opcode 1 (text)
 
 
@@ -52,15 +54,17 @@ class Frame:
 class Wire(Protocol):
     def write(self, frame: Frame) -> None: ...
 
+    def send_now(self) -> None: ...
+
     async def flush(self) -> None: ...
 
 
 class DaphneWire:
     """Writes frames straight to one Daphne (autobahn) websocket's TCP connection.
 
-    Frames written during one turn of the event loop leave together at its end, in one
-    ``send`` per socket, past Twisted's write buffering when that buffer is empty (a
-    buffered ``write`` costs two more system calls per socket to watch for writability).
+    Frames written close together leave together (see ``_schedule``), in one ``send``
+    per socket, past Twisted's write buffering when that buffer is empty (a buffered
+    ``write`` costs two more system calls per socket to watch for writability).
     """
 
     __slots__ = ("pending", "protocol")
@@ -79,7 +83,7 @@ class DaphneWire:
         if not self.pending:
             _due.append(self)
             if len(_due) == 1:
-                asyncio.get_running_loop().call_soon(_send_due)
+                _schedule()
         self.pending.append(frame.raw)
 
     def send_pending(self) -> None:
@@ -99,15 +103,33 @@ class DaphneWire:
         if transport is not None:
             transport.write(data)
 
+    def send_now(self) -> None:
+        """Send what this socket has waiting now (an answer to its own request)."""
+        self.send_pending()
+
     async def flush(self) -> None:
-        """Send what waits for the end of this turn of the loop now."""
         self.send_pending()
 
 
-_due: list[DaphneWire] = []  # wires with frames waiting for the end of this loop turn
+_due: list[DaphneWire] = []  # wires with frames waiting to be sent
+_last_send = -1e9  # when the waiting frames were last sent, in the loop's clock (s)
+
+
+def _schedule() -> None:
+    """Send the waiting frames at the end of this loop turn, or, when frames went out
+    less than ``STUDIO_SOCKET_BATCH_MS`` ago, once that time has passed: under load,
+    several events then share one system call per socket, on both ends."""
+    loop = asyncio.get_running_loop()
+    at = _last_send + settings.STUDIO_SOCKET_BATCH_MS / 1000
+    if at <= loop.time():
+        loop.call_soon(_send_due)
+    else:
+        loop.call_at(at, _send_due)
 
 
 def _send_due() -> None:
+    global _last_send
+    _last_send = asyncio.get_running_loop().time()
     wires = _due[:]
     _due.clear()
     for wire in wires:
@@ -141,6 +163,9 @@ class SendWire:
     async def _pump(self) -> None:
         while self.queue:
             await self.send({"type": "websocket.send", "text": self.queue.popleft().text})
+
+    def send_now(self) -> None:
+        """Frames leave as soon as they are written here."""
 
     async def flush(self) -> None:
         """Wait until every frame written so far has been sent."""
