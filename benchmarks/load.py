@@ -26,7 +26,10 @@ process whose Django settings import Daphne). Each sends the session cookie of o
 eight people (alice and seven commenters) and an allowed Origin, sends ``resume`` after
 ``hello`` and is live once that is acknowledged. Socket i talks to server i mod 2. Frames
 are parsed without ``json.loads`` for events and presence (the seq and the send stamp are
-read with ``bytes.find``) so that one client process can keep up with 100,000 frames/s.
+read with ``bytes.find``). During a burst the sockets that do not post only record what
+arrives, as (arrival time, bytes), and their frames are parsed once the room has been
+quiet for 0.3 s: parsing 100,000 frames a second in Python took a whole core, and this
+one client process then fell behind and delayed the very arrivals it measures.
 
 One measurement ("run"): a project, N sockets connected 50 at a time and live, a pause
 until the presence traffic of the connections has died down, then ``--posters`` of the
@@ -61,6 +64,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import gc
 import hashlib
 import http.client
 import json
@@ -100,6 +104,7 @@ CONNECT_TIMEOUT_S = 60.0
 QUIET_FRAMES_PER_S = 200  # presence traffic below this counts as settled
 SETTLE_TIMEOUT_S = 300.0
 DRAIN_TIMEOUT_S = 300.0
+QUIET_S = 0.3  # no bytes on any socket for this long: parse what was recorded
 RSS_INTERVAL_S = 0.05
 PEOPLE = 8
 BASELINE_CLIENTS = 10
@@ -374,6 +379,8 @@ class Ws(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.waiters: dict[int, asyncio.Future[float]] = {}
+        self.recording = False  # keep (arrival, bytes) now, parse frames later
+        self.recorded: list[tuple[float, bytes]] = []
 
     def _handshake(self, host: str, port: int, path: str, headers: dict[str, str]) -> bytes:
         self.key = base64.b64encode(os.urandom(16)).decode()
@@ -400,10 +407,21 @@ class Ws(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         now = time.monotonic()
+        if self.recording and self.open:
+            self.recorded.append((now, data))
+            return
         self.buffer += data
         if not self.open and not self._accept_handshake():
             return
         self._read_frames(now)
+
+    def parse_recorded(self) -> None:
+        """Read the frames of the bytes kept while recording, each stamped with the
+        arrival of the bytes that completed it."""
+        recorded, self.recorded = self.recorded, []
+        for now, data in recorded:
+            self.buffer += data
+            self._read_frames(now)
 
     def _accept_handshake(self) -> bool:
         end = self.buffer.find(b"\r\n\r\n")
@@ -647,21 +665,25 @@ async def post_schedule(
     return total, rtts, errors
 
 
-async def drain(sockets: Sequence[Ws], final_seq: int) -> float:
+async def drain(sockets: Sequence[Ws], final_seq: int) -> None:
     """Wait until every socket has the event ``final_seq``, or until no socket has
-    received anything for 15 s; returns the seconds waited."""
+    received anything for 15 s. Recorded bytes are parsed only once no socket has
+    received any for ``QUIET_S``, so that parsing does not delay the last arrivals."""
     start = time.monotonic()
     progress, count = start, -1
     while time.monotonic() - start < DRAIN_TIMEOUT_S:
+        last = max((s.recorded[-1][0] for s in sockets if s.recorded), default=None)
+        if last is not None and time.monotonic() - last >= QUIET_S:
+            for s in sockets:
+                s.parse_recorded()
         if all(s.stats.events and s.stats.events[-1][0] >= final_seq for s in sockets):
             break
-        received = sum(len(s.stats.events) for s in sockets)
+        received = sum(len(s.stats.events) + len(s.recorded) for s in sockets)
         if received != count:
             progress, count = time.monotonic(), received
         elif time.monotonic() - progress > 15.0:
             break
         await asyncio.sleep(0.05)
-    return time.monotonic() - start
 
 
 def check_order(
@@ -749,9 +771,21 @@ async def measure_burst(
     db0 = await asyncio.to_thread(database_counters, database)
     cpu0, wall0 = cpu_snapshot(servers), time.monotonic()
     spies = start_profiles(servers, profile, label, burst_s) if profile else []
-    posted, rtts, post_errors = await post_schedule(chosen, rate, burst_s)
-    final_seq = await asyncio.to_thread(in_thread, last_seq, project_id)
-    drain_s = await drain(sockets, final_seq)
+    for ws in sockets[len(chosen) :]:
+        ws.recording = True
+    gc.disable()  # this process's own collections would pause the arrivals it stamps
+    try:
+        posted, rtts, post_errors = await post_schedule(chosen, rate, burst_s)
+        final_seq = await asyncio.to_thread(in_thread, last_seq, project_id)
+        drained_from = time.monotonic()
+        await drain(sockets, final_seq)
+    finally:
+        gc.enable()
+    for ws in sockets:
+        ws.recording = False
+        ws.parse_recorded()
+    last_arrival = max((at for ws in sockets for _, at, _ in ws.stats.events[-1:]), default=0.0)
+    drain_s = max(0.0, last_arrival - drained_from)
     wall = time.monotonic() - wall0
     cpu1 = cpu_snapshot(servers)
     await asyncio.sleep(1.5)  # PostgreSQL publishes its counters about every second
@@ -1009,6 +1043,7 @@ def print_burst(label: str, b: Burst) -> None:
         f"    posted {b.posted} ({len(b.expected)} events logged); post->ack ms "
         f"median/p99/max {ms(b.post_rtt)}"
     )
+    print(f"    post->ack ms, median of each tenth of the burst: {tenths(b.post_rtt)}")
     print(f"    latency ms (median    p99     max): every delivery {ms(b.delivery)}")
     print(f"                                        event to all   {ms(b.to_all)}")
     print(
@@ -1024,6 +1059,13 @@ def print_burst(label: str, b: Burst) -> None:
     print(f"    PostgreSQL meanwhile: {', '.join(f'{k} {v:,}' for k, v in b.db.items())}")
     for error in b.post_errors[:3] + b.errors:
         print(f"    NOTE: {error}")
+
+
+def tenths(values: Sequence[float]) -> str:
+    """The median of each tenth of ``values`` (in the order taken), in ms."""
+    size = max(1, len(values) // 10)
+    parts = [values[i : i + size] for i in range(0, len(values), size)][:10]
+    return " ".join(f"{statistics.median(part) * 1000:.0f}" for part in parts if part)
 
 
 def print_uploads(u: Uploads, servers: Sequence[Server]) -> None:

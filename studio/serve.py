@@ -19,6 +19,7 @@ Run it exactly like the ``daphne`` command:
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 import tempfile
 from collections import deque
@@ -33,6 +34,7 @@ from daphne.server import Server
 from studio.wire import DaphneWire
 
 SPOOL_IN_MEMORY_BYTES = 256 * 1024
+GC_THRESHOLDS = (3_000, 10, 50)  # Python's are (700, 10, 10)
 
 
 class StreamingWebRequest(WebRequest):
@@ -94,6 +96,14 @@ class SpoolingServer(Server):
         from projects import jobs
 
         jobs.start(workers=settings.STUDIO_WORKERS)
+        # Everything loaded so far (Django, the engine's libraries: 220,000 objects)
+        # lives as long as the process, so it is kept out of the collector's full
+        # passes; and full passes over a thousand open sockets' objects (about 100,000,
+        # 50 to 100 ms each, every few seconds under load with Python's thresholds) come
+        # rarely. Each pass pauses every socket of the server. Measured with the load
+        # benchmark: full passes of 220 to 280 ms before, none during its burst after.
+        gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
         super().run()
 
     def create_application(self, protocol: Any, scope: dict[str, Any]) -> Any:
