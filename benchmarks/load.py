@@ -33,7 +33,9 @@ one client process then fell behind and delayed the very arrivals it measures.
 
 One measurement ("run"): a project, N sockets connected 50 at a time and live, a pause
 until the presence traffic of the connections has died down, then ``--posters`` of the
-sockets (spread over the servers) post ``comment.post`` on a fixed schedule (open loop,
+sockets (default 20: twenty people each posting 5 comments a second; a socket's requests
+are answered one after another, so with 2 posters each one's own queue is measured too)
+post ``comment.post`` on a fixed schedule (open loop,
 ``--rate`` per second in all, for ``--burst-s`` s); each comment's body carries its send
 time (``time.monotonic()``, the one clock of this machine). For every event and socket:
 latency = arrival (stamped when the bytes reach the client) minus send time. Reported:
@@ -153,11 +155,14 @@ def self_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def machine_busy_s() -> float:
-    """CPU seconds the whole machine has been busy (all but idle and iowait)."""
+def machine_cpu_s() -> tuple[float, float]:
+    """CPU seconds the whole machine has been busy (all but idle and iowait, with steal),
+    and of those, stolen: time this virtual machine was ready to run and the host ran
+    another."""
     with open("/proc/stat") as stat:
         values = [int(v) for v in stat.readline().split()[1:9]]
-    return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(values) - values[3] - values[4]) / tick, values[7] / tick
 
 
 def status_kib(pid: int, key: str) -> int:
@@ -722,7 +727,7 @@ def cpu_snapshot(servers: Sequence[Server]) -> dict[str, float]:
     snap = {f"server {s.name}": cpu_s(s.pid) for s in servers}
     snap["client"] = self_cpu_s()
     snap["redis"] = sum(cpu_s(pid) for pid in pids_named("redis-server"))
-    snap["machine"] = machine_busy_s()
+    snap["machine"], snap["stolen"] = machine_cpu_s()
     return snap
 
 
@@ -738,10 +743,13 @@ def pids_named(name: str) -> list[int]:
 
 def cores(cpu: dict[str, float], wall_s: float) -> str:
     """Cores each part kept busy, and the rest of the machine (PostgreSQL, other work)."""
-    parts = {k: v for k, v in cpu.items() if k != "machine"}
-    rest = max(0.0, cpu["machine"] - sum(parts.values()))
+    parts = {k: v for k, v in cpu.items() if k not in ("machine", "stolen")}
+    rest = max(0.0, cpu["machine"] - cpu["stolen"] - sum(parts.values()))
     text = ", ".join(f"{k} {v / wall_s:.2f}" for k, v in parts.items())
-    return f"{text}, rest (PostgreSQL, other processes) {rest / wall_s:.2f} of {os.cpu_count()}"
+    return (
+        f"{text}, rest (PostgreSQL, other processes) {rest / wall_s:.2f}, "
+        f"stolen by the host {cpu['stolen'] / wall_s:.2f} of {os.cpu_count()}"
+    )
 
 
 async def measure_burst(
@@ -764,7 +772,7 @@ async def measure_burst(
     connect_cpu = {k: v - cpu_connect[k] for k, v in cpu_snapshot(servers).items()}
     connect_wall = time.monotonic() - began
     rss_mib = [status_kib(server.pid, "VmRSS") / 1024 for server in servers]
-    # Posters: the first sockets of alice and the commenters, spread over the servers.
+    # Posters: the first sockets (alice and the commenters), spread over the servers.
     chosen = sockets[: max(1, posters)]
     first_seq = await asyncio.to_thread(in_thread, last_seq, project_id) + 1
     presence0 = sum(s.stats.presence for s in sockets)
@@ -1119,7 +1127,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, help="sockets on the project (default 1000)")
     parser.add_argument("--burst-s", type=float, help="seconds of posting (default 5)")
     parser.add_argument("--rate", type=float, default=100.0, help="comments a second")
-    parser.add_argument("--posters", type=int, default=2, help="sockets that post (default 2)")
+    parser.add_argument("--posters", type=int, default=20, help="sockets that post (default 20)")
     parser.add_argument("--uploads", type=int, help="concurrent uploads (default 20)")
     parser.add_argument("--upload-mb", type=float, default=50.0, help="MiB per upload")
     parser.add_argument("--skip-uploads", action="store_true")

@@ -205,10 +205,10 @@ STUDIO_MAX_STEMS_PER_PROJECT = env_int("STUDIO_MAX_STEMS_PER_PROJECT", 64)
 # How long a signed S3 URL for one file works, in s: a player that outlives it asks the
 # studio's checked door again (static/studio/audio.js).
 STUDIO_SIGNED_URL_SECONDS = env_int("STUDIO_SIGNED_URL_SECONDS", 300)
-# Room frames (events, presence) written within this many ms of the last send leave
-# together; 0 sends each at the end of its loop turn. Answers to a socket's own
-# requests always leave at once.
-STUDIO_SOCKET_BATCH_MS = env_int("STUDIO_SOCKET_BATCH_MS", 20)
+# Under load, room frames (events, presence) wait for the next sending, at most this
+# many ms (see studio.wire); 0 sends each at the end of its loop turn. Answers to a
+# socket's own requests always leave at once.
+STUDIO_SOCKET_BATCH_MS = env_int("STUDIO_SOCKET_BATCH_MS", 40)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -112,15 +113,22 @@ class DaphneWire:
 
 
 _due: list[DaphneWire] = []  # wires with frames waiting to be sent
-_last_send = -1e9  # when the waiting frames were last sent, in the loop's clock (s)
+_last_send = -1e9  # when the last sending ended, in the loop's clock (s)
+_last_send_took = 0.0  # how long it took (s)
+SENDING_SHARE = 0.1  # at most this share of the time goes to sending, when frames wait
 
 
 def _schedule() -> None:
-    """Send the waiting frames at the end of this loop turn, or, when frames went out
-    less than ``STUDIO_SOCKET_BATCH_MS`` ago, once that time has passed: under load,
-    several events then share one system call per socket, on both ends."""
+    """Send the waiting frames at the end of this loop turn, or after a pause of nine
+    times what the last sending took (at most ``STUDIO_SOCKET_BATCH_MS``): a server with
+    few sockets sends at once, and under load several events share one system call per
+    socket, on both ends, instead of the sending taking all the time."""
     loop = asyncio.get_running_loop()
-    at = _last_send + settings.STUDIO_SOCKET_BATCH_MS / 1000
+    pause = min(
+        settings.STUDIO_SOCKET_BATCH_MS / 1000,
+        _last_send_took * (1 - SENDING_SHARE) / SENDING_SHARE,
+    )
+    at = _last_send + pause
     if at <= loop.time():
         loop.call_soon(_send_due)
     else:
@@ -128,12 +136,14 @@ def _schedule() -> None:
 
 
 def _send_due() -> None:
-    global _last_send
-    _last_send = asyncio.get_running_loop().time()
+    global _last_send, _last_send_took
+    began = time.perf_counter()
     wires = _due[:]
     _due.clear()
     for wire in wires:
         wire.send_pending()
+    _last_send_took = time.perf_counter() - began
+    _last_send = asyncio.get_running_loop().time()
 
 
 def _idle(transport: Any) -> bool:
