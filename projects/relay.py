@@ -119,6 +119,9 @@ class Room:
         self.relay_ahead()
         if self.ahead:
             self.wait_for_gap()
+        elif self.gap_timer is not None:  # the gap closed by itself
+            self.gap_timer.cancel()
+            self.gap_timer = None
 
     def relay_ahead(self) -> None:
         while self.seq + 1 in self.ahead:
