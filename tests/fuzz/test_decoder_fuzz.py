@@ -295,6 +295,7 @@ def not_audio() -> Iterator[tuple[str, bytes]]:
 # --- Decoder cases -------------------------------------------------------------------
 
 
+@pytest.mark.engine
 @pytest.mark.parametrize("ext", [ext for ext, _, _ in FORMATS])
 def test_a_file_cut_anywhere_is_refused_or_still_valid(valid, run, ext):
     data = valid[ext]
@@ -302,6 +303,7 @@ def test_a_file_cut_anywhere_is_refused_or_still_valid(valid, run, ext):
     assert outcomes - {"ok"}, "no cut was refused"
 
 
+@pytest.mark.engine
 @pytest.mark.parametrize("ext", [ext for ext, _, _ in FORMATS])
 def test_flipped_header_bytes_are_refused_or_still_valid(valid, run, ext):
     data = valid[ext]
@@ -312,17 +314,20 @@ def test_flipped_header_bytes_are_refused_or_still_valid(valid, run, ext):
         run(data[:at] + b"\0" + data[at + 1 :], f"{ext} byte {at} zeroed")
 
 
+@pytest.mark.engine
 def test_absurd_wav_headers_are_refused(run):
     for label, data in wav_headers():
         for limit in (MAX_DURATION_S, None):
             run(data, label, max_duration_s=limit)
 
 
+@pytest.mark.engine
 def test_a_wav_declaring_billions_of_frames_is_refused_fast(run):
     header = riff(wav_fmt(), chunk(b"data", b"\1\0" * 2000, size=0xFFFFFFF0))
     assert run(header, "wav declares 4 GiB of data") == "truncated"
 
 
+@pytest.mark.engine
 def test_absurd_aiff_headers_are_refused(run):
     for label, data in aiff_headers():
         outcome = run(data, label, max_duration_s=None)
@@ -330,6 +335,7 @@ def test_absurd_aiff_headers_are_refused(run):
         assert outcome != "ok" or label.endswith(" frames"), label
 
 
+@pytest.mark.engine
 @pytest.mark.parametrize("kind", ["flac", "mp3", "ogg"])
 def test_absurd_compressed_headers_are_refused_or_still_valid(valid, run, kind):
     headers = {"flac": flac_headers, "mp3": mp3_headers, "ogg": ogg_headers}[kind]
@@ -338,11 +344,13 @@ def test_absurd_compressed_headers_are_refused_or_still_valid(valid, run, kind):
             run(data, label, max_duration_s=limit)
 
 
+@pytest.mark.engine
 def test_flac_declaring_billions_of_frames_is_refused(valid, run):
     cases = dict(flac_headers(valid["flac"]))
     assert run(cases[f"flac {2**36 - 1} frames"], "flac 2**36-1 frames") != "ok"
 
 
+@pytest.mark.engine
 def test_random_bytes_and_empty_files_are_refused(run):
     for label, data in not_audio():
         assert run(data, label) != "ok", label
@@ -375,6 +383,7 @@ def apply_edits(data: bytes, edits: list[tuple[str, int, bytes]]) -> bytes:
     return bytes(out)
 
 
+@pytest.mark.engine
 @pytest.mark.parametrize("ext", [ext for ext, _, _ in FORMATS])
 def test_random_mutations_of_valid_files_are_refused_or_still_valid(valid, run, ext):
     @fuzz_settings(scaled(300))
