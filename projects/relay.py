@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 GAP_WAIT_S = 0.25  # how long an event ahead of the next one waits for those before it
 RECENT = 1024  # newest events kept in memory for sockets that fell a little behind
 FILL_BATCH = 500
+RETRY_S = 0.5  # how soon a room listens again after its channel layer failed
 
 
 class Socket(Protocol):
@@ -78,7 +79,12 @@ class Room:
 
     async def read(self) -> None:
         while True:
-            message = await self.layer.receive(self.channel)
+            try:
+                message = await self.layer.receive(self.channel)
+            except Exception:  # the channel layer is away: the log fills what is missed
+                log.warning("room %s lost its channel layer", self.project_id, exc_info=True)
+                await asyncio.sleep(RETRY_S)
+                continue
             try:
                 self.take(message)
             except Exception:  # one bad message must not silence the room

@@ -154,3 +154,31 @@ async def test_a_socket_behind_catches_up_from_the_room_without_reading_the_log(
         with mock.patch.object(events, "events_after", side_effect=AssertionError("log read")):
             await bob_socket.catch_up()
             assert [(await next_event(ws))["seq"] for _ in made] == [e["seq"] for e in made]
+
+
+async def test_a_room_listens_again_after_its_channel_layer_fails(project):
+    room = relay.Room(project.pk, seq=0)
+    live = Browser(0)
+    room.sockets.add(live)
+    await room.open()
+    real = room.layer.receive
+    failures = [ConnectionError("Redis went away")]
+
+    async def receive(channel: str) -> dict:
+        if failures:
+            raise failures.pop()
+        return await real(channel)
+
+    try:
+        with mock.patch.object(room.layer, "receive", side_effect=receive):
+            room.reader.cancel()
+            room.reader = asyncio.ensure_future(room.read())
+            await asyncio.sleep(relay.RETRY_S + 0.2)
+            await room.layer.group_send(room.group, {"type": "project.notice", "notice": {}})
+            for _ in range(50):
+                if live.frames:
+                    break
+                await asyncio.sleep(0.02)
+        assert live.frames == [{"type": "notice", "notice": {}}]
+    finally:
+        await room.close()
