@@ -79,7 +79,8 @@ class DaphneWire:
         if protocol.state != protocol.STATE_OPEN:
             return  # closing or closed: autobahn would refuse the send too
         if getattr(protocol, "_perMessageCompress", None) is not None:
-            protocol.sendMessage(frame.text.encode(), False)  # compression was agreed
+            self.send_pending()  # compression was agreed: autobahn frames it, in order
+            protocol.sendMessage(frame.text.encode(), False)
             return
         if not self.pending:
             _due.append(self)
