@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import events, sharing
-from .consumers import REPLAY_BATCH, JsonDoor
+from .consumers import JsonDoor
 from .dbcall import database_call
 from .errors import ServiceError
 from .models import Event
@@ -80,7 +80,7 @@ class ShareConsumer(JsonDoor):
         )
         if until_seq is not None:
             rows = rows.filter(seq__lte=until_seq)
-        batch = list(rows.select_related("actor").order_by("seq")[:REPLAY_BATCH])
+        batch = list(rows.select_related("actor").order_by("seq")[: events.LOG_PAGE])
         mine = [row for row in batch if _share_of(row) == self.share_id]
         last = batch[-1].seq if batch else cursor
         return [events.serialize(row) for row in mine], last

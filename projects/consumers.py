@@ -32,7 +32,6 @@ from .models import Role
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 16 * 1024
-REPLAY_BATCH = 500
 CLOSE_FORBIDDEN = 4403
 
 
@@ -255,16 +254,12 @@ class ProjectConsumer(JsonDoor):
         """Send the logged events after the cursor, oldest first; False if there were none."""
         sent = False
         while True:
-            rows = await database_call(self.load_after)(self.cursor)
+            rows = await database_call(events.logged_after)(self.project_id, self.cursor)
             for row in rows:
                 self.deliver(row, Frame(events.event_frame(row)))
             sent = sent or bool(rows)
-            if len(rows) < REPLAY_BATCH:
+            if len(rows) < events.LOG_PAGE:
                 return sent
-
-    def load_after(self, cursor: int) -> list[dict[str, Any]]:
-        rows = events.events_after(project_id=self.project_id, after_seq=cursor, limit=REPLAY_BATCH)
-        return [events.serialize(row) for row in rows]
 
     def deliver(self, event: dict[str, Any], frame: Frame) -> None:
         """Send one event, unless it was sent already (a replay and live delivery cross)."""

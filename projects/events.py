@@ -328,3 +328,12 @@ def events_after(*, project_id: int, after_seq: int, limit: int = 1000) -> list[
         .select_related("actor")
         .order_by("seq")[:limit]
     )
+
+
+LOG_PAGE = 500  # events read from the log at a time, to replay or to fill a gap
+
+
+def logged_after(project_id: int, after_seq: int) -> list[dict[str, Any]]:
+    """The next page of the project's events after ``after_seq``, serialized, oldest first."""
+    rows = events_after(project_id=project_id, after_seq=after_seq, limit=LOG_PAGE)
+    return [serialize(row) for row in rows]

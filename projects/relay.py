@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 
 GAP_WAIT_S = 0.25  # how long an event ahead of the next one waits for those before it
 RECENT = 1024  # newest events kept in memory for sockets that fell a little behind
-FILL_BATCH = 500
 RETRY_S = 0.5  # how soon a room listens again after its channel layer failed
 
 
@@ -139,7 +138,7 @@ class Room:
         if not self.ahead:
             return
         try:
-            rows = await database_call(self.logged_after)(self.seq)
+            rows = await database_call(events.logged_after)(self.project_id, self.seq)
         except Exception:  # the database is away for a moment: try again
             log.warning("room %s could not read the log", self.project_id, exc_info=True)
             self.wait_for_gap()
@@ -153,7 +152,7 @@ class Room:
             self.relay(*self.ahead.pop(min(self.ahead)))
         self.relay_ahead()
         if self.ahead:
-            self.wait_for_gap(0 if len(rows) == FILL_BATCH else GAP_WAIT_S)
+            self.wait_for_gap(0 if len(rows) == events.LOG_PAGE else GAP_WAIT_S)
 
     def wait_for_gap(self, delay_s: float = GAP_WAIT_S) -> None:
         """Fill the gap before the held events in ``delay_s`` seconds, unless it closes."""
@@ -161,10 +160,6 @@ class Room:
             self.gap_timer = asyncio.get_running_loop().call_later(
                 delay_s, lambda: asyncio.ensure_future(self.fill_gap())
             )
-
-    def logged_after(self, seq: int) -> list[dict[str, Any]]:
-        rows = events.events_after(project_id=self.project_id, after_seq=seq, limit=FILL_BATCH)
-        return [events.serialize(row) for row in rows]
 
     def relay(self, event: dict[str, Any], frame: Frame) -> None:
         """Write an event to every socket that is up to date; wake those that are behind."""
