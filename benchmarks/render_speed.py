@@ -22,6 +22,11 @@ Rows:
 - baseline (a): reading every stem (soundfile, whole files) and summing them, written to a
   WAV with soundfile: the floor of any render that touches every sample, with no processing.
 
+And a suggestion's preview (``preview.render_preview``: 15 s of the mix without and with a
+move, matched in loudness, as the preview job renders it) late in the song against the same
+at its top: a preview renders from its pre-roll, not from the top of the song, so the two
+should take about as long.
+
 Target: the WAV render at least 50 times faster than real time (the mix's duration over the
 render's wall time).
 """
@@ -44,6 +49,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from studio.processing import decode, synth  # noqa: E402
+from studio.processing.preview import render_preview  # noqa: E402
 from studio.processing.render import render_mix  # noqa: E402
 
 COMMAND = ".venv/bin/python benchmarks/render_speed.py"
@@ -147,7 +153,33 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"(`{COMMAND}`) | {wav:.2f} s | {ratio:.0f}x real time (target 50x); the floor "
             f"(read, sum, write) {times[rows[2][0]]:.2f} s |"
         )
+        time_previews(paths, settings, bus, folder, late_s=0.8 * duration)
     return 0
+
+
+def time_previews(
+    paths: Sequence[str], settings: list[dict], bus: dict, folder: str, *, late_s: float
+) -> None:
+    """A 15 s preview of an EQ move on the first stem, at ``late_s`` (s) and at the top."""
+    moved = [dict(settings[0], eq=[{"freq_hz": 2500.0, "gain_db": 4.0, "q": 1.0}])]
+    moved += settings[1:]
+
+    def preview(start_s: float) -> Callable[[], object]:
+        return lambda: render_preview(
+            paths=paths,
+            before=settings,
+            after=moved,
+            bus_before=bus,
+            bus_after=bus,
+            start_s=start_s,
+            duration_s=15.0,
+            out_before=f"{folder}/before.flac",
+            out_after=f"{folder}/after.flac",
+        )
+
+    late, top = best_of(preview(late_s)), best_of(preview(0.0))
+    print(f"\n  a 15 s preview of the mix at {late_s:.0f} s: {late:.2f} s")
+    print(f"  the same at 0 s (baseline): {top:.2f} s; late over top {late / top:.2f}x")
 
 
 if __name__ == "__main__":

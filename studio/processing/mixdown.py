@@ -50,10 +50,17 @@ def mix_format(sources: Sequence[StemSource]) -> tuple[int, int, int]:
 
 
 class StemStream:
-    """One stem's blocks at the mix rate and channel count, served in exact sizes."""
+    """One stem's blocks at the mix rate and channel count, served in exact sizes, from
+    ``start_frame`` (in frames at the mix rate) on."""
 
-    def __init__(self, source: StemSource, *, sample_rate: int, channels: int) -> None:
-        self.blocks = read_blocks(source.path, block_frames=DEFAULT_BLOCK_FRAMES)
+    def __init__(
+        self, source: StemSource, *, sample_rate: int, channels: int, start_frame: int = 0
+    ) -> None:
+        self.blocks = read_blocks(
+            source.path,
+            block_frames=DEFAULT_BLOCK_FRAMES,
+            start_frame=round(start_frame * source.sample_rate / sample_rate),
+        )
         self.channels = channels
         self.source_channels = source.channels
         self.resampler = (

@@ -395,10 +395,15 @@ def render_mix_blocks(
     bus: BusSettings | None = None,
     block_frames: int = 65_536,
     threads: int = 1,
+    start_frame: int = 0,
 ) -> Iterator[np.ndarray]:
     """Yield the mix of ``sources`` through their ``settings`` and the bus, as float32 blocks
     shaped (channels, n) in order (sizes vary by the limiter's lookahead; the total is the
-    mix's length), holding a few blocks per stem in memory.
+    mix's length less ``start_frame``), holding a few blocks per stem in memory.
+
+    ``start_frame`` (frames at the mix rate) starts the render there, every filter,
+    compressor and limiter starting from rest: the first seconds differ from a render from
+    the top while they settle (see :data:`studio.processing.preview.PRE_ROLL_S`).
 
     ``threads`` > 1 decodes and processes the stems of each block on that many threads, and
     sums the next block while the bus (and whoever reads the blocks) works on this one:
@@ -407,7 +412,9 @@ def render_mix_blocks(
     sample_rate, channels, _ = mix_format(sources)
     if len(settings) != len(sources):
         raise ValueError(f"expected {len(sources)} stem settings, found {len(settings)}")
-    sums = _stem_sums(sources, settings, block_frames=block_frames, threads=threads)
+    sums = _stem_sums(
+        sources, settings, block_frames=block_frames, threads=threads, start_frame=start_frame
+    )
     bus_stream = _Stream(bus_board(bus or BusSettings()), sample_rate=sample_rate)
     with contextlib.closing(sums):
         for block in sums:
@@ -423,16 +430,20 @@ def _stem_sums(
     *,
     block_frames: int,
     threads: int,
+    start_frame: int,
 ) -> Iterator[np.ndarray]:
-    """The sum of the processed stems, block by block; computed ahead on a thread of its
-    own (two blocks at most) when ``threads`` > 1."""
+    """The sum of the processed stems from ``start_frame`` on, block by block; computed
+    ahead on a thread of its own (two blocks at most) when ``threads`` > 1."""
     sample_rate, channels, total = mix_format(sources)
-    streams = [StemStream(s, sample_rate=sample_rate, channels=channels) for s in sources]
+    streams = [
+        StemStream(s, sample_rate=sample_rate, channels=channels, start_frame=start_frame)
+        for s in sources
+    ]
     chains = [StemProcessor(s, sample_rate=sample_rate, out_channels=channels) for s in settings]
     pairs = list(zip(streams, chains, strict=True))
 
     def blocks(pool: ThreadPoolExecutor | None) -> Iterator[np.ndarray]:
-        for done in range(0, total, block_frames):
+        for done in range(start_frame, total, block_frames):
             n = min(block_frames, total - done)
 
             def stem_block(pair: tuple[StemStream, StemProcessor], n: int = n) -> np.ndarray:

@@ -326,6 +326,20 @@ def test_render_mix_blocks_gives_the_same_mix_whatever_the_block_size(hot_stems)
     np.testing.assert_allclose(big, small, atol=1e-4)
 
 
+def test_render_mix_blocks_from_a_start_frame_is_the_plain_sum_from_there(hot_stems):
+    settings = [StemSettings(), StemSettings(gain_db=-6.0)]
+    whole = render(hot_stems, settings, None)
+    sources = [StemSource.from_path(p) for p in hot_stems]
+    start = RATE + 123
+
+    tail = np.concatenate(
+        list(render_mix_blocks(sources, settings, start_frame=start, block_frames=9_999)), axis=1
+    )
+
+    assert tail.shape == (2, 3 * RATE - start)
+    np.testing.assert_array_equal(tail, whole[:, start:])
+
+
 def test_render_mix_blocks_on_threads_gives_the_same_mix(hot_stems):
     sources = [StemSource.from_path(p) for p in hot_stems]
     settings = [StemSettings(highpass_hz=100.0), StemSettings(eq=(EqBand(1000.0, -6.0),))]

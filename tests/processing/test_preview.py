@@ -10,8 +10,21 @@ import pytest
 import soundfile as sf
 
 from studio.processing.loudness import measure
-from studio.processing.mixing import BusSettings, EqBand, StemSettings
-from studio.processing.preview import match_loudness, render_excerpt, render_preview
+from studio.processing.mixdown import StemSource
+from studio.processing.mixing import (
+    BusSettings,
+    Compressor,
+    EqBand,
+    Gate,
+    StemSettings,
+    render_mix_blocks,
+)
+from studio.processing.preview import (
+    PRE_ROLL_S,
+    match_loudness,
+    render_excerpt,
+    render_preview,
+)
 
 RATE = 44_100
 CEILING = 10 ** (-0.1 / 20)
@@ -107,6 +120,67 @@ def test_render_excerpt_is_shorter_at_the_end_of_the_song(two_stems):
         two_stems, [StemSettings()] * 2, BusSettings(), start_s=2.5, duration_s=2.0
     )
     assert part.shape == (2, round(0.5 * RATE))
+
+
+@pytest.fixture
+def long_song(tmp_path):
+    """Three 16 s stems, longer than the pre-roll: a 44.1 kHz stereo WAV, a 48 kHz mono FLAC
+    (resampled into the mix) and a 44.1 kHz stereo MP3."""
+    paths = []
+    for name, rate, channels, seed in (
+        ("drums.wav", RATE, 2, 1),
+        ("bass.flac", 48_000, 1, 2),
+        ("keys.mp3", RATE, 2, 3),
+    ):
+        signal = programme(seconds=16.0, seed=seed)[:channels]
+        if rate != RATE:
+            signal = programme(seconds=16.0 * rate / RATE, seed=seed)[:channels]
+        path = tmp_path / name
+        sf.write(path, signal.T, rate)
+        paths.append(str(path))
+    return paths
+
+
+HEAVY = StemSettings(
+    highpass_hz=80.0,
+    eq=(EqBand(300.0, 6.0, 2.0),),
+    compressor=Compressor(threshold_db=-30.0, ratio=8.0, attack_ms=5.0, release_ms=2000.0),
+    gate=Gate(threshold_db=-30.0, release_ms=2000.0),
+)
+
+
+@pytest.mark.parametrize(
+    "bus", [BusSettings(), BusSettings(gain_db=9.0, ceiling_dbtp=-1.0, release_ms=2000.0)]
+)
+def test_an_excerpt_late_in_the_song_sounds_as_the_whole_render_there(long_song, bus):
+    settings = [HEAVY, StemSettings(gain_db=-3.0, eq=(EqBand(90.0, 4.0),)), HEAVY]
+    whole, rate = render_excerpt(long_song, settings, bus, start_s=0.0, duration_s=20.0)
+
+    part, _ = render_excerpt(long_song, settings, bus, start_s=11.5, duration_s=3.0)
+
+    start = round(11.5 * rate)
+    there = whole[:, start : start + part.shape[1]]
+    assert part.shape == (2, 3 * rate)
+    # The render began PRE_ROLL_S earlier, every envelope from rest: what is left of that
+    # is far under what anyone hears (under -60 dB of the excerpt's peak).
+    error_db = 20 * math.log10(np.abs(part - there).max() / np.abs(there).max())
+    assert error_db < -60.0
+
+
+def test_an_excerpt_renders_from_its_pre_roll_not_from_the_top(long_song, monkeypatch):
+    starts = []
+
+    def spy(sources, settings, *, bus, start_frame):
+        starts.append(start_frame)
+        return render_mix_blocks(sources, settings, bus=bus, start_frame=start_frame)
+
+    monkeypatch.setattr("studio.processing.preview.render_mix_blocks", spy)
+    rate = StemSource.from_path(long_song[0]).sample_rate
+
+    render_excerpt(long_song, [StemSettings()] * 3, BusSettings(), start_s=11.5, duration_s=1.0)
+    render_excerpt(long_song, [StemSettings()] * 3, BusSettings(), start_s=2.0, duration_s=1.0)
+
+    assert starts == [round(11.5 * rate) - round(PRE_ROLL_S * rate), 0]
 
 
 def test_render_preview_writes_two_flacs_matched_in_loudness_that_differ(two_stems, tmp_path):
