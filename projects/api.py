@@ -269,6 +269,7 @@ class IdeaOut(Schema):
     section_label: str
     options: dict[str, Any]
     seed: int
+    based_on: str = Field(description="The input_key of the mix analysis it was written from")
     parent_id: int | None
     requested_by: str | None
     author: str
@@ -529,6 +530,7 @@ class AnalysisOut(Schema):
     error: str
     summary: dict[str, Any] | None
     finished_at: str | None
+    input_key: str = Field(description="What it is of: changes when the stems it reads change")
 
 
 class AnalysisDetailOut(Schema):

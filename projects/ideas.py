@@ -76,6 +76,7 @@ def idea_payload(idea: Idea) -> dict[str, Any]:
         "section_label": idea.section_label,
         "options": idea.options,
         "seed": idea.seed,
+        "based_on": idea.based_on,
         "parent_id": idea.parent_id,
         "requested_by": idea.requested_by.get_username() if idea.requested_by else None,
         "author": "engine",

@@ -695,6 +695,8 @@ def analysis_payload(analysis: Analysis) -> dict[str, Any]:
         "error": analysis.error,
         "summary": analysis.summary,
         "finished_at": analysis.finished_at.isoformat() if analysis.finished_at else None,
+        # What it is of (the stems' checksums): an idea written from another is stale.
+        "input_key": analysis.input_key,
     }
 
 

@@ -166,13 +166,23 @@
       return el("span", { class: `status decided-${idea.decision}` }, `${idea.decision} by ${idea.decided_by || "someone"}${when}`);
     }
 
+    // An idea fits the mix it was written from; once the stems change, the mix's analysis
+    // is of other audio (its input_key changes as soon as it is queued again).
+    function isStale(idea) {
+      const mix = state.analyses.find((a) => a.target === "mix");
+      return idea.status === "done" && Boolean(idea.based_on && mix && mix.input_key) && idea.based_on !== mix.input_key;
+    }
+
     function ideaCard(idea) {
-      const card = el("article", { class: `idea decision-${idea.decision}`, "data-idea": idea.id, "data-status": idea.status, "data-decision": idea.decision, "data-kind": idea.kind });
+      const stale = isStale(idea);
+      const card = el("article", { class: `idea decision-${idea.decision}`, "data-idea": idea.id, "data-status": idea.status, "data-decision": idea.decision, "data-kind": idea.kind, "data-stale": String(stale) });
       card.append(el("div", { class: "suggestion-head" },
         el("span", { class: "badge ai", title: "Written by the studio's engine, not by a person" }, "AI-generated idea"),
         el("span", { class: "chip" }, idea.kind_name),
+        stale ? el("span", { class: "badge stale", title: "The stems have changed since this idea was written" }, "written for an earlier mix") : false,
         el("span", { class: "muted" }, `for ${idea.section === null ? "a new section" : `section ${idea.section + 1} (${idea.section_label})`} · seed ${idea.seed} · asked by ${idea.requested_by || "someone"}`),
         statusLine(idea)));
+      if (stale) card.append(el("p", { class: "muted stale-note" }, "The stems have changed since the engine wrote this idea: its chords, timing and audition follow the mix as it was. Ask for a variation to fit the mix as it is now."));
       if (idea.status === "failed") card.append(el("p", { class: "error" }, idea.error));
       if (idea.status !== "done") { card.append(threads.thread({ ...idea, title: idea.kind_name })); return card; }
       const content = idea.content || {};
@@ -307,7 +317,7 @@
       handlers,
       notices: { "idea.progress": progressNotice },
       commentOnIdea,
-      analysesChanged: loadForm,
+      analysesChanged: () => { loadForm(); renderIdeas(); },
     };
   };
 })();

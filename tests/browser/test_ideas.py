@@ -120,3 +120,13 @@ def test_bob_asks_for_bridge_chords_alice_hears_them_with_the_song_and_keeps_the
     expect(bob_card.get_by_role("button", name="Keep")).to_have_count(0)  # bob only comments
     idea = off_the_loop(lambda: Idea.objects.get(project=night_drive))
     assert idea.requested_by_id == bob.pk and idea.decided_by_id == alice.pk
+    expect(card).to_have_attribute("data-stale", "false")
+
+    # alice takes a stem out: the idea was written for the mix as it was, and both see so.
+    drums = off_the_loop(lambda: night_drive.stems.get(name="drums"))
+    off_the_loop(services.stem_delete, user=alice, project_id=night_drive.pk, stem_id=drums.pk)
+    for page in (alice_page, bob_page):
+        stale = page.locator("#ideas .idea").first
+        expect(stale).to_have_attribute("data-stale", "true", timeout=15_000)
+        expect(stale.locator(".badge.stale")).to_have_text("written for an earlier mix")
+        expect(stale).to_contain_text("Ask for a variation to fit the mix as it is now")

@@ -271,3 +271,20 @@ def test_the_api_asks_lists_and_exports(analysed, bob):
         headers=headers,
     )
     assert refused.status_code == 400
+
+
+def test_an_idea_names_the_mix_it_was_written_for_and_the_mix_moves_on(analysed, alice, bob):
+    _, key = services.token_create(user=bob, name="script")
+    headers = {"Authorization": f"Bearer {key}"}
+    client = Client()
+    idea = written(ask(analysed, bob, section=1, seed=3))
+    mix = client.get(f"/api/projects/{analysed.pk}/analyses", headers=headers).json()
+    mix_key = next(a["input_key"] for a in mix if a["target"] == "mix")
+    listed = client.get(f"/api/projects/{analysed.pk}/ideas", headers=headers).json()
+    assert listed[0]["based_on"] == idea.based_on == mix_key != ""
+
+    keys = analysed.stems.get(name="keys")
+    services.stem_delete(user=alice, project_id=analysed.pk, stem_id=keys.pk)
+
+    mix = client.get(f"/api/projects/{analysed.pk}/analyses", headers=headers).json()
+    assert next(a["input_key"] for a in mix if a["target"] == "mix") != idea.based_on
