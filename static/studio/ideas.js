@@ -195,7 +195,9 @@
         card.append(el("ol", { class: "moves" }, ...content.moves.map((m) =>
           el("li", {}, el("strong", {}, `bars ${m.start_bar + 1}–${m.end_bar}`), ` (${clock(m.start_s)}–${clock(m.end_s)}): ${m.message}`))));
       }
-      card.append(player(idea), actions(idea), threads.thread(idea));
+      const nothingToHear = idea.kind === "moves" && !(content.moves || []).length;
+      if (!nothingToHear) card.append(player(idea));
+      card.append(actions(idea), threads.thread(idea));
       return card;
     }
 
@@ -215,7 +217,12 @@
       }
       const info = idea.audio.info || {};
       const moves = idea.kind === "moves";
-      const words = { with_song: moves ? "Hearing: with the move" : "Hearing: the idea with the song", alone: moves ? "Hearing: as it is now" : "Hearing: the idea alone" };
+      // A moves idea plays one move (info.move, from 0) with and without it; null: none of
+      // its moves is a mute the studio can play, so both files are the passage as it is.
+      const heard = moves ? info.move : undefined;
+      const silentMoves = moves && heard === null;
+      const moveName = typeof heard === "number" ? `move ${heard + 1}` : "the move";
+      const words = { with_song: moves ? (silentMoves ? "Hearing: the passage as it is" : `Hearing: with ${moveName}`) : "Hearing: the idea with the song", alone: moves ? "Hearing: as it is now" : "Hearing: the idea alone" };
       const side = el("button", { type: "button", class: "ab", "data-idea-side": idea.id }, words[audio.showing]);
       side.addEventListener("click", () => {
         audio.showing = audio.showing === "with_song" ? "alone" : "with_song";
@@ -242,8 +249,11 @@
         }
       });
       audio.with_song.onended = () => { play.textContent = "Play"; audio.alone.pause(); };
-      const lead = moves ? "" : `Two bars of the song lead in; the idea starts at ${clock((info.start_s || 0) + (info.idea_at_s || 0))}.`;
-      return el("div", { class: "player" }, play, side, where, el("span", { class: "muted" }, lead));
+      const played = typeof heard === "number" && (idea.content.moves || [])[heard];
+      let lead = `Two bars of the song lead in; the idea starts at ${clock((info.start_s || 0) + (info.idea_at_s || 0))}.`;
+      if (moves) lead = played ? `Plays ${moveName} (bars ${played.start_bar + 1}–${played.end_bar}) with two bars before it.` : "";
+      if (silentMoves) lead = "None of these moves can be played for you (they change the form, not who plays): this is the passage the first one is about.";
+      return el("div", { class: "player" }, play, silentMoves ? false : side, where, el("span", { class: "muted" }, lead));
     }
 
     function actions(idea) {

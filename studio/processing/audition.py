@@ -7,8 +7,9 @@ downbeats, sections, chords) and of its stems (role, loudness over time) into th
 of two bars before the idea to its end: the idea over the mix (``with_song``) and the idea
 alone. A browser switches between them at the same playhead, so the idea is always heard
 exactly in time with the song. A ``moves`` idea has no notes: its files are the passage of
-the song the first move is about, with that move applied where it is a mute (``with_song``)
-and as it is now (``alone``).
+the first move that can be played (one that mutes stems the song has; a shorter intro
+changes the form and cannot), with the move (``with_song``) and as it is now (``alone``).
+With no such move both files are the passage of the first move as it is.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from . import decode
 from .ideas import Idea, generate
 from .instruments import render_idea
 from .mixing import BusSettings, StemSettings
+from .moves import Move
 from .preview import integrated_lufs, render_excerpt
 from .song_context import Grid, SongContext
 
@@ -106,15 +108,17 @@ def audition_idea(
     song = SongContext.from_dict(context)
     idea = generate(kind, song, section=section, seed=seed, options=options)
     grid = Grid(song)
-    start_s, end_s = _span(idea, grid)
+    heard = heard_move(idea, stem_names)
+    start_s, end_s = _span(idea, grid, heard)
     stem_settings = [StemSettings.from_dict(s) for s in settings]
     bus_settings = BusSettings.from_dict(bus)
     mixed, rate = render_excerpt(
         paths, stem_settings, bus_settings, start_s=start_s, duration_s=end_s - start_s
     )
     if idea.kind == "moves":
+        move = None if heard is None else idea.moves[heard]
         with_song, alone, gain_db = _moves_pair(
-            idea, mixed, rate, paths, stem_settings, bus_settings, stem_names, start_s
+            move, mixed, rate, paths, stem_settings, bus_settings, stem_names, start_s
         )
     else:
         with_song, alone, gain_db = _idea_pair(idea, song, mixed, rate, start_s, end_s)
@@ -125,15 +129,24 @@ def audition_idea(
         "duration_s": round(with_song.shape[1] / rate, 4),
         "idea_at_s": round(idea.start_s - start_s, 4),
         "idea_gain_db": round(gain_db, 2),
+        "move": heard,
     }
     return idea.to_dict() | {"audition": audition}
 
 
-def _span(idea: Idea, grid: Grid) -> tuple[float, float]:
+def heard_move(idea: Idea, stem_names: Sequence[str]) -> int | None:
+    """Index of the move a moves idea's audition plays: the first that mutes stems the song
+    has; None for other kinds, or when no move can be played."""
+    names = set(stem_names)
+    return next((i for i, move in enumerate(idea.moves) if names & set(move.mute_stems)), None)
+
+
+def _span(idea: Idea, grid: Grid, heard: int | None) -> tuple[float, float]:
     """Song times (s) the audition covers: two bars of lead-in, then the idea (or, for
-    moves, the first move's bars with a bar after)."""
+    moves, the heard move's bars, else the first move's, with a bar after)."""
     if idea.kind == "moves" and idea.moves:
-        first, last = idea.moves[0].start_bar, idea.moves[0].end_bar + 1
+        move = idea.moves[0 if heard is None else heard]
+        first, last = move.start_bar, move.end_bar + 1
     else:
         first, last = idea.start_bar, idea.start_bar + idea.bars
     start = max(0.0, grid.bar_time_s(max(0, first - LEAD_IN_BARS)))
@@ -172,7 +185,7 @@ def _idea_gain_db(idea: np.ndarray, song: np.ndarray, rate: int) -> float:
 
 
 def _moves_pair(
-    idea: Idea,
+    move: Move | None,
     mixed: np.ndarray,
     rate: int,
     paths: Sequence[str],
@@ -181,11 +194,10 @@ def _moves_pair(
     stem_names: Sequence[str],
     start_s: float,
 ) -> tuple[np.ndarray, np.ndarray, float]:
-    """The passage with the first move's mutes applied, and as it is now."""
-    move = idea.moves[0] if idea.moves else None
-    muted_names = set(move.mute_stems) if move is not None else set()
-    if move is None or not muted_names & set(stem_names):
+    """The passage with the move's mutes applied, and as it is now."""
+    if move is None:
         return mixed, mixed.copy(), 0.0
+    muted_names = set(move.mute_stems)
     quiet = [
         StemSettings.from_dict(s.to_dict() | {"mute": True}) if name in muted_names else s
         for s, name in zip(settings, stem_names, strict=True)

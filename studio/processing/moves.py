@@ -8,7 +8,8 @@ Four rules, each a habit of arranging that a beginner can check by ear:
   bars before it down.
 - **Unchanged repeat.** Consecutive sections with the same label and energy within
   :data:`SAME_ENERGY` of each other, lasting more than :data:`REPEAT_LIMIT_BARS` bars in all:
-  change something half-way.
+  change something from half-way (the move spans that second half; it drops a part there,
+  the first of :data:`MUTE_ROLES` the song has, so that it can be heard).
 - **Long intro.** The opening section lasts more than :data:`INTRO_LIMIT_BARS` bars, or the
   hook (the first chorus; without a repeated label, the first section near the top energy)
   starts more than :data:`HOOK_LIMIT_BARS` bars in.
@@ -54,8 +55,9 @@ class Move:
         What to do and why, in plain words.
     mute_stems : tuple of str
         Names of the song's stems the move silences over its span (a breakdown drops the
-        drums and bass stems; a mute for contrast drops one stem), so it can be auditioned;
-        empty when the move is not a mute or the song has no such stems.
+        drums and bass stems; a mute for contrast, and a varied repeat, one stem), so it
+        can be auditioned; empty when the move is not a mute (a shorter intro changes the
+        form) or the song has no such stems.
     """
 
     kind: str
@@ -96,7 +98,8 @@ def find_moves(context: SongContext) -> list[Move]:
     """Every move the four rules find, in bar order."""
     grid = Grid(context)
     parts = [_Part(i, s, *grid.section_bars(s)) for i, s in enumerate(context.sections)]
-    found = _breakdown(parts, context) + _repeats(parts) + _intro(parts) + _mute(parts, context)
+    found = _breakdown(parts, context) + _repeats(parts, context) + _intro(parts)
+    found += _mute(parts, context)
     moves = [_move(*found_move, grid) for found_move in found]
     return sorted(moves, key=lambda move: (move.start_bar, move.kind))
 
@@ -151,14 +154,14 @@ def _breakdown(parts: list[_Part], context: SongContext) -> list[Found]:
     return [("breakdown", last.start_bar - bars, last.start_bar, text, mutes)]
 
 
-def _repeats(parts: list[_Part]) -> list[Found]:
+def _repeats(parts: list[_Part], context: SongContext) -> list[Found]:
     found = []
     run: list[_Part] = []
     for part in parts + [None]:  # type: ignore[list-item]
         if part is not None and run and _same(run[-1], part):
             run.append(part)
             continue
-        found += _long_run(run)
+        found += _long_run(run, context)
         run = [part] if part is not None else []
     return found
 
@@ -167,7 +170,7 @@ def _same(a: _Part, b: _Part) -> bool:
     return a.span.label == b.span.label and abs(a.span.energy - b.span.energy) <= SAME_ENERGY
 
 
-def _long_run(run: list[_Part]) -> list[Found]:
+def _long_run(run: list[_Part], context: SongContext) -> list[Found]:
     if not run:
         return []
     bars = sum(p.bars for p in run)
@@ -176,12 +179,19 @@ def _long_run(run: list[_Part]) -> list[Found]:
     middle = run[0].start_bar + max(4, bars // 2 // 4 * 4)  # half-way, on a 4-bar line
     where = f"{run[0].name}" if len(run) == 1 else f"{len(run)} {run[0].span.label} sections"
     text = (
-        f"Vary the repeat from bar {middle + 1}: {where} play the same material at the same "
-        f"energy for {bars} bars ({{when}}). Past {REPEAT_LIMIT_BARS} bars the ear stops "
-        f"listening; change the drum pattern, add or drop a part, or move the chords up an "
-        f"octave for the second half."
+        f"Vary the repeat {{when}}: from bar {run[0].start_bar + 1}, {where} play the same "
+        f"material at the same energy for {bars} bars, and past {REPEAT_LIMIT_BARS} bars the "
+        f"ear stops listening. For this second half change the drum pattern, add or drop a "
+        f"part, or move the chords up an octave."
     )
-    return [("vary-repeat", run[0].start_bar, run[-1].end_bar, text, ())]
+    dropped = sorted(
+        (MUTE_ROLES.index(s.role), s.name, s.role) for s in context.stems if s.role in MUTE_ROLES
+    )
+    if not dropped:
+        return [("vary-repeat", middle, run[-1].end_bar, text, ())]
+    _, name, role = dropped[0]
+    text += f" Heard here: the {name} ({role}) dropped."
+    return [("vary-repeat", middle, run[-1].end_bar, text, (name,))]
 
 
 def _intro(parts: list[_Part]) -> list[Found]:

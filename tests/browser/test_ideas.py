@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import mido
+import numpy as np
 import pytest
 from playwright.sync_api import expect
 
@@ -130,3 +131,72 @@ def test_bob_asks_for_bridge_chords_alice_hears_them_with_the_song_and_keeps_the
         expect(stale).to_have_attribute("data-stale", "true", timeout=15_000)
         expect(stale.locator(".badge.stale")).to_have_text("written for an earlier mix")
         expect(stale).to_contain_text("Ask for a variation to fit the mix as it is now")
+
+
+def moves_idea(project, tmp_media: Path, *, seed: int, moves: list[dict], heard) -> Idea:
+    """A done moves idea as the engine leaves it, with two 4 s audition files in the
+    server's storage (the A/B player needs real audio to play)."""
+    files = {}
+    for which, frequency in (("with_song", 330.0), ("alone", 440.0)):
+        name = f"ideas/{project.pk}/{seed}-{which}.flac"
+        (tmp_media / name).parent.mkdir(parents=True, exist_ok=True)
+        t = np.arange(4 * 44100) / 44100
+        tone = (0.2 * np.sin(2 * np.pi * frequency * t))[np.newaxis].astype(np.float32)
+        decode.write(tmp_media / name, tone, sample_rate=44100, format="FLAC")
+        files[which] = name
+    files["info"] = {"start_s": 10.0, "duration_s": 4.0, "idea_at_s": 2.0, "move": heard}
+    content = {"kind": "moves", "moves": moves, "title": f"Arrangement: {len(moves)} moves"}
+    return Idea.objects.create(
+        project=project,
+        kind="moves",
+        seed=seed,
+        status="done",
+        title=content["title"],
+        reasoning="Read from the song's form.",
+        content=content,
+        files=files,
+    )
+
+
+def move(kind: str, start_bar: int, end_bar: int, mutes: list[str]) -> dict:
+    return {
+        "kind": kind,
+        "start_bar": start_bar,
+        "end_bar": end_bar,
+        "start_s": 2.0 * start_bar,
+        "end_s": 2.0 * end_bar,
+        "message": f"{kind} over bars {start_bar + 1}-{end_bar}",
+        "mute_stems": mutes,
+    }
+
+
+def test_a_moves_idea_plays_the_move_it_can_and_says_when_it_cannot(
+    log_in, night_drive, server_media
+):
+    intro, mute = move("shorten-intro", 0, 12, []), move("mute-for-contrast", 12, 20, ["Keys"])
+
+    def arrange() -> None:
+        moves_idea(night_drive, server_media, seed=1, moves=[intro, mute], heard=1)
+        moves_idea(night_drive, server_media, seed=2, moves=[intro], heard=None)
+        moves_idea(night_drive, server_media, seed=3, moves=[], heard=None)
+
+    off_the_loop(arrange)
+    page = open_room(log_in("alice"), night_drive.pk)
+    cards = page.locator("#ideas .idea")
+    expect(cards).to_have_count(3)
+    no_moves, silent, audible = cards.nth(0), cards.nth(1), cards.nth(2)  # newest first
+
+    # The move that mutes a stem is the one heard, named by its number and bars.
+    expect(audible.locator("button.ab")).to_have_text("Hearing: with move 2")
+    expect(audible.locator(".player")).to_contain_text("Plays move 2 (bars 13–20)")
+    audible.locator("button.ab").click()
+    expect(audible.locator("button.ab")).to_have_text("Hearing: as it is now")
+    audible.get_by_role("button", name="Play").click()
+    expect(audible.get_by_role("button", name="Pause")).to_be_visible()
+    audible.get_by_role("button", name="Pause").click()
+    # A shorter intro changes the form: nothing to switch to, and the page says why.
+    expect(silent.locator("button.ab")).to_have_count(0)
+    expect(silent.locator(".player")).to_contain_text("None of these moves can be played")
+    # No moves at all: nothing to play.
+    expect(no_moves.locator(".player")).to_have_count(0)
+    expect(no_moves).to_contain_text("Arrangement: 0 moves")

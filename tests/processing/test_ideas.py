@@ -393,7 +393,10 @@ def test_moves_find_long_intro_unchanged_repeat_breakdown_and_mute():
     kinds = {m.kind: m for m in idea.moves}
     assert set(kinds) == {"shorten-intro", "vary-repeat", "breakdown", "mute-for-contrast"}
     assert (kinds["shorten-intro"].start_bar, kinds["shorten-intro"].end_bar) == (0, 36)
-    assert (kinds["vary-repeat"].start_bar, kinds["vary-repeat"].end_bar) == (12, 36)
+    # the second half of the three A sections (bars 13 to 36), heard without the keys
+    assert (kinds["vary-repeat"].start_bar, kinds["vary-repeat"].end_bar) == (24, 36)
+    assert "from bar 13" in kinds["vary-repeat"].message
+    assert kinds["vary-repeat"].mute_stems == ("Keys",)
     assert (kinds["breakdown"].start_bar, kinds["breakdown"].end_bar) == (48, 52)
     assert kinds["mute-for-contrast"].message.startswith("Mute the Keys")
     assert kinds["mute-for-contrast"].mute_stems == ("Keys",)
