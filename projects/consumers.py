@@ -291,11 +291,14 @@ class ProjectConsumer(JsonDoor):
         await self.channel_layer.group_send(
             self.group, {"type": "presence.join", "conn": self.channel_name, "user": self.person()}
         )
+        if self.room is not None:
+            self.room.arrived(self.channel_name, self.person())  # before its echo comes
         await self.send_roster()
 
     async def send_roster(self) -> None:
-        members = await presence.roster().members(self.project_id)
-        await self.send_json({"type": "presence.roster", "members": members})
+        if self.room is not None:
+            self.wire.write(await self.room.roster_frame())
+            self.wire.send_now()
 
     async def beat(self) -> None:
         """Keep this socket's roster entry fresh, and now and then its browser's roster."""

@@ -2,10 +2,11 @@
 
 Presence costs one message per arrival and one per departure, however many people are
 in the room. A socket that opens adds itself to the roster and tells the project's group
-once; the newcomer reads the roster instead of asking everyone to answer. Every
-``HEARTBEAT_S`` a socket refreshes its own entry (no message), and every
-``ROSTER_EVERY`` beats it sends its browser the roster again, which drops the people of a
-server that stopped without saying goodbye (entries older than ``TTL_S``).
+once; the newcomer gets the roster instead of asking everyone to answer (from its
+process's room, :mod:`projects.relay`, which reads it here at most every
+``HEARTBEAT_S``). Every ``HEARTBEAT_S`` a socket refreshes its own entry (no message), and
+every ``ROSTER_EVERY`` beats it sends its browser the roster again, which drops the people
+of a server that stopped without saying goodbye (entries older than ``TTL_S``).
 
 With ``REDIS_URL`` the roster is a Redis hash per project; otherwise (the embedded set-up,
 one process) a dict in this process.

@@ -10,6 +10,11 @@ sockets), encodes each frame once, and writes it to every socket that is up to d
 A socket that is behind (it is replaying the log after a reconnect, or it missed an event)
 catches up by itself: from the room's ``RECENT`` newest events when they reach back far
 enough, otherwise from the log.
+
+The room also holds who is here: it reads the shared roster (:mod:`projects.presence`) at
+most every ``ROSTER_READ_S`` and follows the joins and leaves it relays in between, so a
+newcomer, or a socket's periodic refresh, is one frame made once, not a read of the whole
+roster per socket.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from channels.layers import get_channel_layer
 
 from studio.wire import Frame, Wire
 
-from . import events
+from . import events, presence
 from .dbcall import database_call
 
 log = logging.getLogger(__name__)
@@ -34,6 +39,7 @@ log = logging.getLogger(__name__)
 GAP_WAIT_S = 0.25  # how long an event ahead of the next one waits for those before it
 RECENT = 1024  # newest events kept in memory for sockets that fell a little behind
 RETRY_S = 0.5  # how soon a room listens again after its channel layer failed
+ROSTER_READ_S = presence.HEARTBEAT_S  # how old the room's copy of the roster may grow
 
 
 class Socket(Protocol):
@@ -62,6 +68,11 @@ class Room:
         self.layer: Any = None
         self.channel = ""
         self.reader: asyncio.Task[None] | None = None
+        self.roster: dict[str, dict[str, Any]] = {}  # conn -> user, as this room knows it
+        self.roster_read_at: float | None = None  # loop time of the last read
+        self.roster_lock = asyncio.Lock()
+        self.roster_seen: list[tuple[str, dict[str, Any] | None]] | None = None
+        self.roster_text: Frame | None = None
 
     async def open(self) -> None:
         self.layer = get_channel_layer()
@@ -99,8 +110,10 @@ class Room:
         elif kind == "project.notice":
             self.tell({"type": "notice", "notice": message["notice"]}, live_only=True)
         elif kind == "presence.join":
+            self.arrived(message["conn"], message["user"])
             self.tell({"type": "presence.join", "conn": message["conn"], "user": message["user"]})
         elif kind == "presence.leave":
+            self.arrived(message["conn"], None)
             self.tell({"type": "presence.leave", "conn": message["conn"]})
         elif kind == "project.deleted":
             self.tell({"type": "project.deleted"})
@@ -113,6 +126,42 @@ class Room:
         for socket in self.sockets:
             if not live_only or socket.cursor is not None:
                 socket.wire.write(frame)
+
+    # --- Who is here ----------------------------------------------------------------
+
+    def arrived(self, conn: str, user: dict[str, Any] | None) -> None:
+        """A socket joined (``user``) or left (None) the project, in any process."""
+        if self.roster_seen is not None:  # a read is on its way: apply this after it
+            self.roster_seen.append((conn, user))
+        if user is None:
+            self.roster.pop(conn, None)
+        else:
+            self.roster[conn] = user
+        self.roster_text = None
+
+    async def roster_frame(self) -> Frame:
+        """The ``presence.roster`` frame: everyone here, read afresh when the room's copy
+        is older than ``ROSTER_READ_S`` (which drops those of a server that stopped)."""
+        async with self.roster_lock:
+            now = asyncio.get_running_loop().time()
+            if self.roster_read_at is None or now - self.roster_read_at >= ROSTER_READ_S:
+                await self.read_roster()
+                self.roster_read_at = now
+        if self.roster_text is None:
+            members = [{"conn": conn, "user": user} for conn, user in self.roster.items()]
+            self.roster_text = Frame(json.dumps({"type": "presence.roster", "members": members}))
+        return self.roster_text
+
+    async def read_roster(self) -> None:
+        self.roster_seen = []
+        try:
+            members = await presence.roster().members(self.project_id)
+        finally:
+            seen, self.roster_seen = self.roster_seen, None
+        self.roster = {m["conn"]: m["user"] for m in members}
+        for conn, user in seen:  # joins and leaves that came while the read was out
+            self.arrived(conn, user)
+        self.roster_text = None
 
     # --- Events, in order, once ---------------------------------------------------
 

@@ -10,7 +10,7 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
-from projects import events, relay, services
+from projects import events, presence, relay, services
 from studio.wire import Frame
 from tests.projects.test_consumers import last_seq, next_event, receive_until, socket
 
@@ -182,3 +182,71 @@ async def test_a_room_listens_again_after_its_channel_layer_fails(project):
         assert live.frames == [{"type": "notice", "notice": {}}]
     finally:
         await room.close()
+
+
+# --- Who is here -----------------------------------------------------------------------
+
+
+class Reads(list):
+    during = None
+
+
+@pytest.fixture
+def roster_reads(monkeypatch):
+    """Every read of the shared roster, whichever kind it is (memory or Redis); a test may
+    set ``during`` to run something while a read is out."""
+    reads = Reads()
+    for kind in (presence.MemoryRoster, presence.RedisRoster):
+
+        async def counted(self, project_id, _read=kind.members):
+            reads.append(project_id)
+            members = await _read(self, project_id)
+            if reads.during:
+                reads.during()
+            return members
+
+        monkeypatch.setattr(kind, "members", counted)
+    return reads
+
+
+async def test_a_room_reads_the_roster_once_for_all_its_sockets(project, alice, bob, roster_reads):
+    async with (
+        socket(alice, project.pk) as a,
+        socket(bob, project.pk) as b,
+        socket(alice, project.pk) as c,
+    ):
+        seen = {ws: await receive_until(ws, "ack") for ws in (a, b, c)}
+        roster = next(m for m in seen[c] if m["type"] == "presence.roster")  # before its ack
+        assert len(roster["members"]) == 3  # the newest socket sees everyone here
+    assert roster_reads == [project.pk]
+
+
+async def test_joins_and_leaves_while_the_roster_is_read_are_kept(project, roster_reads):
+    room = relay.Room(project.pk, 0)
+    shared = presence.roster()
+    for conn, name in (("old", "alice"), ("gone", "carol")):
+        await shared.add(project.pk, conn, {"username": name})
+
+    def meanwhile() -> None:  # another server's socket arrives, and one leaves
+        room.take({"type": "presence.join", "conn": "new", "user": {"username": "bob"}})
+        room.take({"type": "presence.leave", "conn": "gone"})
+
+    roster_reads.during = meanwhile
+    try:
+        members = json.loads((await room.roster_frame()).text)["members"]
+    finally:
+        for conn in ("old", "gone"):
+            await shared.remove(project.pk, conn)
+    assert {m["conn"]: m["user"]["username"] for m in members} == {"old": "alice", "new": "bob"}
+
+
+async def test_the_room_reads_the_roster_again_once_its_copy_is_old(project, roster_reads):
+    room = relay.Room(project.pk, 0)
+    shared = presence.roster()
+    await shared.add(project.pk, "a", {"username": "alice"})
+    first = await room.roster_frame()
+    await shared.remove(project.pk, "a")  # as expiry drops a stopped server's sockets
+    assert await room.roster_frame() is first  # young: the same frame, no read
+    with mock.patch.object(relay, "ROSTER_READ_S", 0.0):
+        members = json.loads((await room.roster_frame()).text)["members"]
+    assert members == [] and roster_reads == [project.pk, project.pk]
