@@ -7,9 +7,11 @@ downbeats, sections, chords) and of its stems (role, loudness over time) into th
 of two bars before the idea to its end: the idea over the mix (``with_song``) and the idea
 alone. A browser switches between them at the same playhead, so the idea is always heard
 exactly in time with the song. A ``moves`` idea has no notes: its files are the passage of
-the first move that can be played (one that mutes stems the song has; a shorter intro
-changes the form and cannot), with the move (``with_song``) and as it is now (``alone``).
-With no such move both files are the passage of the first move as it is.
+the first move that can be played (a shorter intro, or one that mutes stems the song has),
+with the move (``with_song``) and as it is now (``alone``); a shorter intro is an edit, so
+both run from the top for as long as the song takes to reach a few bars into its hook,
+and the edited one goes on further into the song. With no such move both files are the
+passage of the first move as it is.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from . import decode
 from .ideas import Idea, generate
 from .instruments import render_idea
 from .mixing import BusSettings, StemSettings
-from .moves import Move
+from .moves import Move, intro_cut
 from .preview import integrated_lufs, render_excerpt
 from .song_context import Grid, SongContext
 
@@ -115,8 +117,14 @@ def audition_idea(
     mixed, rate = render_excerpt(
         paths, stem_settings, bus_settings, start_s=start_s, duration_s=end_s - start_s
     )
-    if idea.kind == "moves":
-        move = None if heard is None else idea.moves[heard]
+    move = None if heard is None else idea.moves[heard]
+    cut = None if move is None else intro_cut(move)
+    cut_s = None
+    if move is not None and cut is not None:
+        cut_s = (grid.bar_time_s(cut[0]), grid.bar_time_s(cut[1]))
+        length_s = grid.bar_time_s(move.end_bar + 1) - start_s
+        with_song, alone, gain_db = _cut_pair(mixed, rate, start_s, cut_s, length_s)
+    elif idea.kind == "moves":
         with_song, alone, gain_db = _moves_pair(
             move, mixed, rate, paths, stem_settings, bus_settings, stem_names, start_s
         )
@@ -130,15 +138,24 @@ def audition_idea(
         "idea_at_s": round(idea.start_s - start_s, 4),
         "idea_gain_db": round(gain_db, 2),
         "move": heard,
+        # A shorter intro: the song times (s) it jumps from and to.
+        "cut_s": None if cut_s is None else [round(t, 4) for t in cut_s],
     }
     return idea.to_dict() | {"audition": audition}
 
 
 def heard_move(idea: Idea, stem_names: Sequence[str]) -> int | None:
-    """Index of the move a moves idea's audition plays: the first that mutes stems the song
-    has; None for other kinds, or when no move can be played."""
+    """Index of the move a moves idea's audition plays: the first that is a shorter intro
+    or mutes stems the song has; None for other kinds, or when no move can be played."""
     names = set(stem_names)
-    return next((i for i, move in enumerate(idea.moves) if names & set(move.mute_stems)), None)
+    return next(
+        (
+            i
+            for i, move in enumerate(idea.moves)
+            if names & set(move.mute_stems) or intro_cut(move) is not None
+        ),
+        None,
+    )
 
 
 def _span(idea: Idea, grid: Grid, heard: int | None) -> tuple[float, float]:
@@ -147,6 +164,9 @@ def _span(idea: Idea, grid: Grid, heard: int | None) -> tuple[float, float]:
     if idea.kind == "moves" and idea.moves:
         move = idea.moves[0 if heard is None else heard]
         first, last = move.start_bar, move.end_bar + 1
+        cut = intro_cut(move) if heard is not None else None
+        if cut is not None:  # the edit goes on as far into the song as it left out (and a
+            last += cut[1] - cut[0] + 1  # bar more, so no rounding leaves it short)
     else:
         first, last = idea.start_bar, idea.start_bar + idea.bars
     start = max(0.0, grid.bar_time_s(max(0, first - LEAD_IN_BARS)))
@@ -208,6 +228,28 @@ def _moves_pair(
     a = round((move.start_s - start_s) * rate)
     b = round((move.end_s - start_s) * rate)
     return _splice(mixed, stripped[:, : mixed.shape[1]], a, b, rate), mixed.copy(), 0.0
+
+
+def _cut_pair(
+    mixed: np.ndarray, rate: int, start_s: float, cut_s: tuple[float, float], length_s: float
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """The passage with the song from ``cut_s[0]`` to ``cut_s[1]`` (s) left out, and as it is
+    now, both ``length_s`` seconds long (or as long as the song allows)."""
+    n = min(round(length_s * rate), mixed.shape[1])
+    a, b = (round((t - start_s) * rate) for t in cut_s)
+    edited = _jump(mixed, a, b, rate)[:, :n]
+    if edited.shape[1] < n:  # the song ended sooner than the edit
+        edited = np.pad(edited, ((0, 0), (0, n - edited.shape[1])))
+    return edited, mixed[:, :n].copy(), 0.0
+
+
+def _jump(signal: np.ndarray, a: int, b: int, rate: int) -> np.ndarray:
+    """``signal`` up to sample ``a``, then on from sample ``b``, which lands exactly where
+    ``a`` was; the two are crossfaded over the CROSSFADE_S before it."""
+    fade = max(1, min(round(CROSSFADE_S * rate), a, b))
+    ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
+    seam = signal[:, a - fade : a] * (1.0 - ramp) + signal[:, b - fade : b] * ramp
+    return np.concatenate([signal[:, : a - fade], seam, signal[:, b:]], axis=1)
 
 
 def _splice(base: np.ndarray, inner: np.ndarray, a: int, b: int, rate: int) -> np.ndarray:

@@ -12,7 +12,9 @@ Four rules, each a habit of arranging that a beginner can check by ear:
   the first of :data:`MUTE_ROLES` the song has, so that it can be heard).
 - **Long intro.** The opening section lasts more than :data:`INTRO_LIMIT_BARS` bars, or the
   hook (the first chorus; without a repeated label, the first section near the top energy)
-  starts more than :data:`HOOK_LIMIT_BARS` bars in.
+  starts more than :data:`HOOK_LIMIT_BARS` bars in. It is heard as an edit: the first
+  :data:`KEEP_INTRO_BARS` bars, then on from :data:`BEFORE_HOOK_BARS` bars before the hook
+  (:func:`intro_cut`).
 - **Mute for contrast.** A stem (not the vocals, not the drums) whose loudness hardly moves
   (range under :data:`FLAT_RANGE_LU`) and that plays in every section: drop it in the
   quietest section after the first so its return lifts the next one.
@@ -34,6 +36,8 @@ REPEAT_LIMIT_BARS = 16
 INTRO_LIMIT_BARS = 8
 HOOK_LIMIT_BARS = 16
 FLAT_RANGE_LU = 3.0
+KEEP_INTRO_BARS = 4
+BEFORE_HOOK_BARS = 4
 MUTE_ROLES = ("keys", "guitar", "pad", "bass", "other")
 
 Found = tuple[str, int, int, str, tuple[str, ...]]  # kind, start bar, end bar, text, mutes
@@ -208,7 +212,20 @@ def _intro(parts: list[_Part]) -> list[Found]:
         f"opening {parts[0].name} alone lasts {parts[0].bars} bars. Cut the lead-in to 4 or "
         f"{INTRO_LIMIT_BARS} bars, or open with a few bars of the hook itself."
     )
+    if hook.start_bar - BEFORE_HOOK_BARS > KEEP_INTRO_BARS:
+        text += (
+            f" Heard here: the first {KEEP_INTRO_BARS} bars, then on from bar "
+            f"{hook.start_bar - BEFORE_HOOK_BARS + 1}."
+        )
     return [("shorten-intro", 0, hook.start_bar, text, ())]
+
+
+def intro_cut(move: Move) -> tuple[int, int] | None:
+    """The bars a shorter intro leaves out, [from, to), 0-based; None for other moves."""
+    if move.kind != "shorten-intro":
+        return None
+    cut = (move.start_bar + KEEP_INTRO_BARS, move.end_bar - BEFORE_HOOK_BARS)
+    return cut if cut[1] > cut[0] else None
 
 
 def _hook(parts: list[_Part]) -> _Part:

@@ -133,7 +133,7 @@ def test_bob_asks_for_bridge_chords_alice_hears_them_with_the_song_and_keeps_the
         expect(stale).to_contain_text("Ask for a variation to fit the mix as it is now")
 
 
-def moves_idea(project, tmp_media: Path, *, seed: int, moves: list[dict], heard) -> Idea:
+def moves_idea(project, tmp_media: Path, *, seed: int, moves: list[dict], heard, cut_s=None):
     """A done moves idea as the engine leaves it, with two 4 s audition files in the
     server's storage (the A/B player needs real audio to play)."""
     files = {}
@@ -144,7 +144,13 @@ def moves_idea(project, tmp_media: Path, *, seed: int, moves: list[dict], heard)
         tone = (0.2 * np.sin(2 * np.pi * frequency * t))[np.newaxis].astype(np.float32)
         decode.write(tmp_media / name, tone, sample_rate=44100, format="FLAC")
         files[which] = name
-    files["info"] = {"start_s": 10.0, "duration_s": 4.0, "idea_at_s": 2.0, "move": heard}
+    files["info"] = {
+        "start_s": 10.0,
+        "duration_s": 4.0,
+        "idea_at_s": 2.0,
+        "move": heard,
+        "cut_s": cut_s,
+    }
     content = {"kind": "moves", "moves": moves, "title": f"Arrangement: {len(moves)} moves"}
     return Idea.objects.create(
         project=project,
@@ -173,18 +179,20 @@ def move(kind: str, start_bar: int, end_bar: int, mutes: list[str]) -> dict:
 def test_a_moves_idea_plays_the_move_it_can_and_says_when_it_cannot(
     log_in, night_drive, server_media
 ):
-    intro, mute = move("shorten-intro", 0, 12, []), move("mute-for-contrast", 12, 20, ["Keys"])
+    intro, mute = move("shorten-intro", 0, 36, []), move("mute-for-contrast", 12, 20, ["Keys"])
+    repeat = move("vary-repeat", 24, 36, [])
 
     def arrange() -> None:
-        moves_idea(night_drive, server_media, seed=1, moves=[intro, mute], heard=1)
-        moves_idea(night_drive, server_media, seed=2, moves=[intro], heard=None)
+        moves_idea(night_drive, server_media, seed=1, moves=[repeat, mute], heard=1)
+        moves_idea(night_drive, server_media, seed=2, moves=[repeat], heard=None)
         moves_idea(night_drive, server_media, seed=3, moves=[], heard=None)
+        moves_idea(night_drive, server_media, seed=4, moves=[intro], heard=0, cut_s=[8.0, 64.0])
 
     off_the_loop(arrange)
     page = open_room(log_in("alice"), night_drive.pk)
     cards = page.locator("#ideas .idea")
-    expect(cards).to_have_count(3)
-    no_moves, silent, audible = cards.nth(0), cards.nth(1), cards.nth(2)  # newest first
+    expect(cards).to_have_count(4)
+    cut, no_moves, silent, audible = (cards.nth(i) for i in range(4))  # newest first
 
     # The move that mutes a stem is the one heard, named by its number and bars.
     expect(audible.locator("button.ab")).to_have_text("Hearing: with move 2")
@@ -194,7 +202,10 @@ def test_a_moves_idea_plays_the_move_it_can_and_says_when_it_cannot(
     audible.get_by_role("button", name="Play").click()
     expect(audible.get_by_role("button", name="Pause")).to_be_visible()
     audible.get_by_role("button", name="Pause").click()
-    # A shorter intro changes the form: nothing to switch to, and the page says why.
+    # A shorter intro is heard as an edit of the song from the top.
+    expect(cut.locator("button.ab")).to_have_text("Hearing: with move 1")
+    expect(cut.locator(".player")).to_contain_text("the song to 0:08, then on from 1:04")
+    # Nothing the song has to take out: nothing to switch to, and the page says why.
     expect(silent.locator("button.ab")).to_have_count(0)
     expect(silent.locator(".player")).to_contain_text("None of these moves can be played")
     # No moves at all: nothing to play.
