@@ -73,7 +73,6 @@ import json
 import os
 import resource
 import shutil
-import socket
 import statistics
 import struct
 import subprocess
@@ -93,7 +92,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from a clone: import the studio beside it
     sys.path.insert(0, str(ROOT))
 
-PYTHON = ROOT / ".venv" / "bin" / "python"
+from tests.harness import free_port, manage, serve_command, stop  # noqa: E402
+
 PY_SPY = ROOT / ".venv" / "bin" / "py-spy"
 POSTGRES_URL = "postgres://postgres@127.0.0.1:5432"
 REDIS_BASE = "redis://127.0.0.1:6379"
@@ -135,12 +135,6 @@ def raise_open_files() -> int:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return hard
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def cpu_s(pid: int) -> float:
@@ -224,18 +218,6 @@ def server_env(base: Path, database: str, redis_url: str) -> dict[str, str]:
     return env
 
 
-def migrate(env: dict[str, str]) -> None:
-    done = subprocess.run(
-        [str(PYTHON), "manage.py", "migrate", "--noinput", "--verbosity", "0"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"manage.py migrate failed:\n{done.stderr}")
-
-
 @dataclass
 class Server:
     name: str
@@ -265,8 +247,7 @@ def start_server(name: str, env: dict[str, str], base: Path) -> Server:
     log_path = base / f"server-{name}.log"
     with open(log_path, "wb") as log:  # a file, not a pipe: a full pipe would stall Daphne
         process = subprocess.Popen(
-            [str(PYTHON), "-m", "studio.serve", "-b", "127.0.0.1", "-p", str(port)]
-            + ["studio.asgi:application"],
+            serve_command(port),
             cwd=ROOT,
             env=env,
             stdout=log,
@@ -289,15 +270,6 @@ def wait_serving(server: Server) -> None:
         except OSError:
             time.sleep(0.1)  # polling a port that is not open yet
     raise RuntimeError(f"server {server.name} did not answer within {SERVER_START_TIMEOUT_S} s")
-
-
-def stop_server(server: Server) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
 
 
 # People and projects (Django in this process, on the servers' database) -----------------
@@ -1189,7 +1161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         env = server_env(base, args.database, redis_url)
         recreate_database(args.database)
         flush_redis(redis_url)
-        migrate(env)
+        manage(env, "migrate", "--noinput", "--verbosity", "0")
         os.environ.update(env)
         import django
 
@@ -1230,7 +1202,7 @@ def cleanup(
 
         connections.close_all()
     for server in servers:
-        stop_server(server)
+        stop(server.process)
     drop_database(args.database)
     flush_redis(redis_url)
     if args.keep:

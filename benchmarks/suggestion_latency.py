@@ -67,7 +67,6 @@ import json
 import os
 import platform
 import resource
-import socket
 import statistics
 import struct
 import subprocess
@@ -86,7 +85,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from a clone: import the studio beside it
     sys.path.insert(0, str(ROOT))
 
-PYTHON = ROOT / ".venv" / "bin" / "python"
+from tests.harness import free_port, manage, run_python, serve_command, stop  # noqa: E402
+
 SAMPLE_RATE = 44100
 TEMPO_BPM = 96.0
 TARGET_S = 3.0
@@ -212,12 +212,6 @@ def engine_processes(server_pid: int) -> int:
     return max(0, count - 1)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 # Test material ------------------------------------------------------------------------------
 
 
@@ -315,16 +309,10 @@ def print_baseline(b: dict[str, Any], fault: str) -> None:
 
 
 def baseline(path: Path, env: dict[str, str]) -> dict[str, Any]:
-    done = subprocess.run(
-        [str(PYTHON), __file__, "--child", "baseline", "--path", str(path)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
+    printed = run_python(
+        env, __file__, "--child", "baseline", "--path", str(path), what="the baseline process"
     )
-    if done.returncode != 0:
-        raise RuntimeError(f"the baseline process failed:\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(printed.strip().splitlines()[-1])
 
 
 # The server ---------------------------------------------------------------------------------
@@ -372,16 +360,8 @@ def server_env(base: Path, workers: int | None) -> dict[str, str]:
 
 
 def prepare_database(env: dict[str, str]) -> None:
-    for command in (["migrate", "--noinput"], ["collectstatic", "--noinput"]):
-        done = subprocess.run(
-            [str(PYTHON), "manage.py", *command, "--verbosity", "0"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"manage.py {command[0]} failed:\n{done.stderr}")
+    for command in ("migrate", "collectstatic"):
+        manage(env, command, "--noinput", "--verbosity", "0")
 
 
 def start_server(env: dict[str, str], base: Path) -> Server:
@@ -389,12 +369,7 @@ def start_server(env: dict[str, str], base: Path) -> Server:
     log_path = base / "server.log"
     with open(log_path, "wb") as log:  # a file, not a pipe: a full pipe would stall Daphne
         process = subprocess.Popen(
-            [str(PYTHON), "-m", "studio.serve", "--bind", "127.0.0.1", "--port", str(port)]
-            + ["studio.asgi:application"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            serve_command(port), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
         )
     server = Server(url=f"http://127.0.0.1:{port}", port=port, process=process, log_path=log_path)
     deadline = time.monotonic() + SERVER_START_TIMEOUT_S
@@ -407,17 +382,8 @@ def start_server(env: dict[str, str], base: Path) -> Server:
         except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.1)  # polling a port that is not open yet
-    stop_server(server)
+    stop(server.process)
     raise RuntimeError(f"the server did not answer in time; its log:\n{server.log_tail()}")
-
-
-def stop_server(server: Server) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
 
 
 # People and projects (Django in this process, on the server's database) ----------------------
@@ -982,7 +948,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     finally:
         if server is not None:
-            stop_server(server)
+            stop(server.process)
         if args.keep:
             print(f"\n(kept {tmp})")
         else:

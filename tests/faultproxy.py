@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import threading
 from collections.abc import Iterator
+
+from tests.harness import free_port
 
 CHUNK_BYTES = 64 * 1024
 
@@ -22,7 +23,7 @@ class FaultProxy:
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
-        self.port = _free_port()
+        self.port = free_port()
         self.loop = asyncio.new_event_loop()
         self.writers: set[asyncio.StreamWriter] = set()
         self.open = True
@@ -121,12 +122,6 @@ class FaultProxy:
             await writer.drain()
         with contextlib.suppress(Exception):
             writer.write_eof()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @contextlib.contextmanager

@@ -28,9 +28,10 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Set
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.harness import free_port
 
 PACKAGES = ("radosgw", "ceph-mon", "ceph-osd")
 COMMANDS = ("ceph", "ceph-mon", "ceph-osd", "monmaptool", "radosgw", "radosgw-admin")
@@ -225,16 +226,6 @@ rgw_thread_pool_size = 32
 rgw_run_sync_thread = false
 rgw_dynamic_resharding = false
 """
-
-
-def free_port(avoid: Set[int] = frozenset()) -> int:
-    """A loopback TCP port nobody listens on right now, outside `avoid`."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        if port not in avoid:
-            return port
 
 
 def config_value(config: Path, key: str) -> str:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -39,8 +38,8 @@ from projects import services
 from projects.models import Project, Role
 from studio.processing import decode, faults, synth
 from tests.conftest import PASSWORD, in_ci
+from tests.harness import ROOT, free_port, manage, serve_command, stop
 
-ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -149,12 +148,6 @@ class DaphneServer:
             )
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def database_url() -> str:
     """The URL of the test database pytest-django created, for the server process."""
     db = connection.settings_dict
@@ -226,27 +219,16 @@ def daphne_server(
     )
     if os.environ.get("REDIS_URL"):
         env["REDIS_URL"] = os.environ["REDIS_URL"]
-    python = ROOT / ".venv" / "bin" / "python"
     # The server runs with DEBUG off, as in production: pages need the static manifest.
-    collected = subprocess.run(
-        [str(python), "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    if collected.returncode != 0:
-        pytest.fail(f"collectstatic failed:\n{collected.stderr}", pytrace=False)
+    try:
+        manage(env, "collectstatic", "--noinput", "--verbosity", "0")
+    except RuntimeError as error:
+        pytest.fail(str(error), pytrace=False)
 
     port = free_port()
     with open(log_path, "wb") as log:  # a file, not a pipe: a full pipe would stall Daphne
         process = subprocess.Popen(
-            [str(python), "-m", "studio.serve", "-b", "127.0.0.1", "-p", str(port)]
-            + ["studio.asgi:application"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            serve_command(port), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
         )
     server = DaphneServer(
         url=f"http://127.0.0.1:{port}",
@@ -259,12 +241,7 @@ def daphne_server(
         yield server
     finally:
         crashed = process.poll() is not None
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, grace_s=10)
         if crashed:
             print(f"Daphne had exited with code {process.returncode}. Its log:\n{server.log()}")
         shutil.rmtree(static_root, ignore_errors=True)

@@ -30,10 +30,9 @@ from pathlib import Path
 
 import redis
 
+from tests.harness import ROOT, free_port, manage, serve_command
 from tests.s3server import S3Server, die_with_parent
 
-ROOT = Path(__file__).resolve().parents[2]
-PYTHON = ROOT / ".venv" / "bin" / "python"
 CELERY = ROOT / ".venv" / "bin" / "celery"
 START_TIMEOUT_S = 60.0
 STOP_GRACE_S = 5.0
@@ -116,12 +115,6 @@ def _signal_group(pid: int, signum: int) -> None:
 
 
 # --- Free ports and waiting ------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def listening(port: int) -> bool:
@@ -375,22 +368,16 @@ def studio_env(
 
 def collectstatic(env: dict[str, str]) -> None:
     """The Daphnes run with DEBUG off, as in production: pages need the static manifest."""
-    done = subprocess.run(
-        [str(PYTHON), "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        raise HarnessError(f"collectstatic failed:\n{done.stderr[-3000:]}")
+    try:
+        manage(env, "collectstatic", "--noinput", "--verbosity", "0")
+    except RuntimeError as error:
+        raise HarnessError(str(error)) from error
 
 
 def daphne(name: str, base: Path, env: dict[str, str]) -> Daphne:
     port = free_port()
     access_log = base / f"daphne-{name}.access.log"
-    command = [str(PYTHON), "-m", "studio.serve", "-b", "127.0.0.1", "-p", str(port)]
-    command += ["--access-log", str(access_log), "studio.asgi:application"]
+    command = serve_command(port, "--access-log", str(access_log))
     child = Child(f"daphne-{name}", command, env, base / f"daphne-{name}.log")
     return Daphne(child=child, port=port, access_log=access_log)
 

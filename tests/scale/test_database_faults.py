@@ -21,9 +21,10 @@ from django.contrib.sessions.backends.db import SessionStore
 
 from projects import services
 from projects.models import Comment
-from tests.browser.conftest import database_url, free_port
+from tests.browser.conftest import database_url
 from tests.faultproxy import FaultProxy
-from tests.scale.conftest import ROOT, services_present
+from tests.harness import ROOT, free_port, manage, serve_command, stop
+from tests.scale.conftest import services_present
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,29 +49,17 @@ def proxied_server(tmp_path: Path) -> Iterator[tuple[str, FaultProxy]]:
         "STUDIO_STATIC_ROOT": str(tmp_path / "static"),
     }
     # Pages need the static manifest: the server runs with DEBUG off, as in production.
-    python = str(ROOT / ".venv/bin/python")
-    subprocess.run(
-        [python, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-    )
+    manage(env, "collectstatic", "--noinput", "--verbosity", "0")
     log = open(tmp_path / "daphne.log", "wb")  # noqa: SIM115 (closed at teardown)
     process = subprocess.Popen(
-        [python, "-m", "studio.serve", "-b", "127.0.0.1", "-p", str(port)]
-        + ["studio.asgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        serve_command(port), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
     )
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_serving(base, process, tmp_path / "daphne.log")
         yield base, proxy
     finally:
-        process.terminate()
-        process.wait(10)
+        stop(process, grace_s=10)
         log.close()
         proxy.close()
 
