@@ -208,7 +208,7 @@ STUDIO_SIGNED_URL_SECONDS = env_int("STUDIO_SIGNED_URL_SECONDS", 300)
 # Under load, room frames (events, presence) wait for the next sending, at most this
 # many ms (see studio.wire); 0 sends each at the end of its loop turn. Answers to a
 # socket's own requests always leave at once.
-STUDIO_SOCKET_BATCH_MS = env_int("STUDIO_SOCKET_BATCH_MS", 40)
+STUDIO_SOCKET_BATCH_MS = env_int("STUDIO_SOCKET_BATCH_MS", 25)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
