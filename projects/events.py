@@ -103,11 +103,12 @@ def record(*, project: Project, type: str, actor: Any, payload: dict[str, Any]) 
 def _next_seq(project_id: int) -> int:
     """Take the project's next sequence number (one statement: PostgreSQL and SQLite
     both return the updated value)."""
-    table = connection.ops.quote_name(Project._meta.db_table)
-    column = connection.ops.quote_name("last_seq")
+    quote, meta = connection.ops.quote_name, Project._meta
+    table, key = quote(meta.db_table), quote(meta.pk.column)
+    column = quote(meta.get_field("last_seq").column)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET {column} = {column} + 1 WHERE id = %s RETURNING {column}",
+            f"UPDATE {table} SET {column} = {column} + 1 WHERE {key} = %s RETURNING {column}",
             [project_id],
         )
         return cursor.fetchone()[0]
