@@ -249,12 +249,17 @@
         }
       });
       audio.with_song.onended = () => { play.textContent = "Play"; audio.alone.pause(); };
+      return el("div", { class: "player" }, play, silentMoves ? false : side, where, el("span", { class: "muted" }, leadLine(idea, info, heard, moveName)));
+    }
+
+    // What the player plays, in words.
+    function leadLine(idea, info, heard, moveName) {
+      if (idea.kind !== "moves") return `Two bars of the song lead in; the idea starts at ${clock((info.start_s || 0) + (info.idea_at_s || 0))}.`;
+      if (heard === null) return "None of these moves can be played for you (the song has no stems they would take out): this is the passage the first one is about.";
       const played = typeof heard === "number" && (idea.content.moves || [])[heard];
-      let lead = `Two bars of the song lead in; the idea starts at ${clock((info.start_s || 0) + (info.idea_at_s || 0))}.`;
-      if (moves) lead = played ? `Plays ${moveName} (bars ${played.start_bar + 1}–${played.end_bar}) with two bars before it.` : "";
-      if (moves && played && info.cut_s) lead = `Plays ${moveName}: the song to ${clock(info.cut_s[0])}, then on from ${clock(info.cut_s[1])}; “as it is now” plays straight through. Both start at the top.`;
-      if (silentMoves) lead = "None of these moves can be played for you (the song has no stems they would take out): this is the passage the first one is about.";
-      return el("div", { class: "player" }, play, silentMoves ? false : side, where, el("span", { class: "muted" }, lead));
+      if (!played) return "";
+      if (info.cut_s) return `Plays ${moveName}: the song to ${clock(info.cut_s[0])}, then on from ${clock(info.cut_s[1])}; “as it is now” plays straight through. Both start at the top.`;
+      return `Plays ${moveName} (bars ${played.start_bar + 1}–${played.end_bar}) with two bars before it.`;
     }
 
     function actions(idea) {

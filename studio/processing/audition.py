@@ -111,14 +111,14 @@ def audition_idea(
     idea = generate(kind, song, section=section, seed=seed, options=options)
     grid = Grid(song)
     heard = heard_move(idea, stem_names)
-    start_s, end_s = _span(idea, grid, heard)
+    move = None if heard is None else idea.moves[heard]
+    cut = None if move is None else intro_cut(move)
+    start_s, end_s = _span(idea, grid, move, cut)
     stem_settings = [StemSettings.from_dict(s) for s in settings]
     bus_settings = BusSettings.from_dict(bus)
     mixed, rate = render_excerpt(
         paths, stem_settings, bus_settings, start_s=start_s, duration_s=end_s - start_s
     )
-    move = None if heard is None else idea.moves[heard]
-    cut = None if move is None else intro_cut(move)
     cut_s = None
     if move is not None and cut is not None:
         cut_s = (grid.bar_time_s(cut[0]), grid.bar_time_s(cut[1]))
@@ -158,13 +158,14 @@ def heard_move(idea: Idea, stem_names: Sequence[str]) -> int | None:
     )
 
 
-def _span(idea: Idea, grid: Grid, heard: int | None) -> tuple[float, float]:
+def _span(
+    idea: Idea, grid: Grid, played: Move | None, cut: tuple[int, int] | None
+) -> tuple[float, float]:
     """Song times (s) the audition covers: two bars of lead-in, then the idea (or, for
     moves, the heard move's bars, else the first move's, with a bar after)."""
     if idea.kind == "moves" and idea.moves:
-        move = idea.moves[0 if heard is None else heard]
+        move = idea.moves[0] if played is None else played
         first, last = move.start_bar, move.end_bar + 1
-        cut = intro_cut(move) if heard is not None else None
         if cut is not None:  # the edit goes on as far into the song as it left out (and a
             last += cut[1] - cut[0] + 1  # bar more, so no rounding leaves it short)
     else:

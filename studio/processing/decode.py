@@ -743,11 +743,11 @@ def _decode(source: _Source, *, block_frames: int, start_frame: int = 0) -> Iter
 
 
 def _skip_to(source: _Source, start_frame: int, *, buffer: np.ndarray) -> int:
-    """Move the decoder to ``start_frame``: a seek where that is exact, else decoding up to
-    it. Returns the frame it stands on."""
+    """Move the decoder to ``start_frame``: a seek where that is exact (``_open`` marks the
+    other formats as not seekable), else decoding up to it. Returns the frame it stands on."""
     if not start_frame:
         return 0
-    if source.format in _EXACT_SEEK_FORMATS and source.sound.seekable():
+    if source.sound.seekable():
         try:
             return source.sound.seek(start_frame)
         except (sf.LibsndfileError, RuntimeError):

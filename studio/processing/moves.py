@@ -212,19 +212,19 @@ def _intro(parts: list[_Part]) -> list[Found]:
         f"opening {parts[0].name} alone lasts {parts[0].bars} bars. Cut the lead-in to 4 or "
         f"{INTRO_LIMIT_BARS} bars, or open with a few bars of the hook itself."
     )
-    if hook.start_bar - BEFORE_HOOK_BARS > KEEP_INTRO_BARS:
-        text += (
-            f" Heard here: the first {KEEP_INTRO_BARS} bars, then on from bar "
-            f"{hook.start_bar - BEFORE_HOOK_BARS + 1}."
-        )
+    cut = _cut_bars(0, hook.start_bar)
+    if cut is not None:
+        text += f" Heard here: the first {KEEP_INTRO_BARS} bars, then on from bar {cut[1] + 1}."
     return [("shorten-intro", 0, hook.start_bar, text, ())]
 
 
 def intro_cut(move: Move) -> tuple[int, int] | None:
     """The bars a shorter intro leaves out, [from, to), 0-based; None for other moves."""
-    if move.kind != "shorten-intro":
-        return None
-    cut = (move.start_bar + KEEP_INTRO_BARS, move.end_bar - BEFORE_HOOK_BARS)
+    return _cut_bars(move.start_bar, move.end_bar) if move.kind == "shorten-intro" else None
+
+
+def _cut_bars(intro_bar: int, hook_bar: int) -> tuple[int, int] | None:
+    cut = (intro_bar + KEEP_INTRO_BARS, hook_bar - BEFORE_HOOK_BARS)
     return cut if cut[1] > cut[0] else None
 
 
